@@ -1,0 +1,65 @@
+# Entry points for users and CI. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PYTHON    ?= python3
+BIN       := $(CURDIR)/$(VENV)/bin
+SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+export PATH := $(BIN):$(PATH):/usr/sbin:/sbin
+export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export NO_COLOR := 1
+export PY_COLORS := 0
+export ANSIBLE_NOCOLOR := 1
+export ANSIBLE_FORCE_COLOR := 0
+
+.PHONY: help setup deps venv images lint yamllint ansible-lint pytest molecule test converge verify destroy clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: deps venv ## Everything the tests need: packages, dockerd, images, venv
+
+deps: ## Install docker.io and debootstrap, start dockerd, build the base images
+	bash scripts/bootstrap.sh
+
+venv: $(VENV)/.stamp ## The project virtualenv with the pinned tools
+
+$(VENV)/.stamp: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+images: ## Build the Debian base images (skipped when they exist)
+	bash scripts/build-images.sh
+
+lint: yamllint ansible-lint ## yamllint and ansible-lint (production profile)
+
+yamllint: venv
+	yamllint --strict .
+
+ansible-lint: venv
+	ansible-lint --profile production
+
+pytest: venv ## Fast tests that need no container (variables, inventories)
+	pytest -q tests
+
+molecule: setup ## Every Molecule scenario (SCENARIOS="a b" for some)
+	bash scripts/molecule-all.sh $(SCENARIOS)
+
+test: setup lint pytest molecule ## Everything CI runs
+
+converge: setup ## Converge one scenario and keep it: make converge S=common
+	molecule converge -s $(S)
+
+verify: venv ## Run the verify step of a converged scenario: make verify S=common
+	molecule verify -s $(S)
+
+destroy: venv ## Remove a scenario's containers: make destroy S=common
+	molecule destroy -s $(S)
+
+clean: ## Remove the virtualenv
+	rm -rf $(VENV)

@@ -1,0 +1,178 @@
+"""Behaviour of the common role: what an admin, an attacker and an auditor see."""
+
+import os
+
+import pytest
+
+KEYS = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", ""), "keys")
+SSH = (
+    "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+    "-o ConnectTimeout=5 -o LogLevel=ERROR"
+)
+
+
+@pytest.fixture(scope="module")
+def keys(host):
+    """Copy the throwaway private keys made by prepare.yml into the host."""
+    host.run("install -d -m 0700 /root/testkeys")
+    for name in ("alice", "deploy", "mallory"):
+        host.ansible(
+            "copy",
+            f"src={KEYS}/{name} dest=/root/testkeys/{name} mode=0600",
+            check=False,
+        )
+    yield "/root/testkeys"
+    host.run("rm -rf /root/testkeys")
+
+
+def ssh_as(host, keys, key, user, command="true", extra=""):
+    return host.run(f"{SSH} {extra} -i {keys}/{key} {user}@127.0.0.1 {command}")
+
+
+def sshd_settings(host):
+    out = host.check_output("/usr/sbin/sshd -T")
+    settings = {}
+    for line in out.splitlines():
+        k, _, v = line.partition(" ")
+        # Keywords that may repeat (allowgroups) are printed once per value.
+        settings[k] = f"{settings[k]} {v}" if k in settings else v
+    return settings
+
+
+def test_sshd_effective_settings_are_hardened(host):
+    s = sshd_settings(host)
+    assert s["permitrootlogin"] == "no"
+    assert s["passwordauthentication"] == "no"
+    assert s["kbdinteractiveauthentication"] == "no"
+    assert s["permitemptypasswords"] == "no"
+    assert s["x11forwarding"] == "no"
+    assert s["allowtcpforwarding"] == "no"
+    assert s["maxauthtries"] == "3"
+    assert s["allowgroups"].split() == ["sysadmins", "deploy"]
+    assert s["kexalgorithms"].split(",")[0] == "sntrup761x25519-sha512@openssh.com"
+    assert "diffie-hellman-group14-sha1" not in s["kexalgorithms"]
+    assert set(s["ciphers"].split(",")) <= {
+        "chacha20-poly1305@openssh.com",
+        "aes256-gcm@openssh.com",
+        "aes128-gcm@openssh.com",
+        "aes256-ctr",
+        "aes192-ctr",
+        "aes128-ctr",
+    }
+    assert all(m.endswith("-etm@openssh.com") for m in s["macs"].split(","))
+
+
+def test_sshd_is_listening(host):
+    assert host.service("ssh").is_running
+    assert host.service("ssh").is_enabled
+    assert host.socket("tcp://0.0.0.0:22").is_listening
+
+
+def test_admin_logs_in_with_key_and_gets_root_through_sudo(host, keys):
+    r = ssh_as(host, keys, "alice", "alice", "sudo -n id -u")
+    assert r.rc == 0, r.stderr
+    assert r.stdout.strip() == "0"
+
+
+def test_deploy_user_logs_in_but_cannot_sudo(host, keys):
+    assert ssh_as(host, keys, "deploy", "deploy", "id -un").stdout.strip() == "deploy"
+    r = ssh_as(host, keys, "deploy", "deploy", "sudo -n true")
+    assert r.rc != 0
+
+
+def test_unknown_key_is_refused(host, keys):
+    r = ssh_as(host, keys, "mallory", "alice")
+    assert r.rc == 255
+    assert "Permission denied (publickey)" in r.stderr
+
+
+def test_root_login_refused_even_with_an_authorized_key(host, keys):
+    host.run(f"install -d -m 0700 /root/.ssh && ssh-keygen -y -f {keys}/mallory > /root/.ssh/authorized_keys")
+    try:
+        r = ssh_as(host, keys, "mallory", "root")
+        assert r.rc == 255
+        assert "Permission denied" in r.stderr
+    finally:
+        host.run("rm -f /root/.ssh/authorized_keys")
+
+
+def test_password_authentication_is_not_offered(host, keys):
+    r = ssh_as(
+        host,
+        keys,
+        "mallory",
+        "alice",
+        extra="-o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive",
+    )
+    assert r.rc == 255
+    # The server offers nothing but public keys.
+    assert "Permission denied (publickey)" in r.stderr
+
+
+def test_admin_and_deploy_users(host):
+    alice = host.user("alice")
+    assert alice.exists
+    assert "sysadmins" in alice.groups
+    assert alice.shell == "/bin/bash"
+    assert alice.password in ("!", "*", "!*")
+    deploy = host.user("deploy")
+    assert deploy.exists
+    assert not {"sysadmins", "sudo"} & set(deploy.groups)
+
+
+def test_former_admin_was_removed(host):
+    assert not host.user("bob").exists
+    assert not host.file("/home/bob").exists
+
+
+def test_sudoers_grants_only_the_admin_group(host):
+    assert host.run("visudo -c").rc == 0
+    assert host.run("sudo -l -U deploy").stdout.count("NOPASSWD") == 0
+
+
+def test_unattended_upgrades_take_security_updates_daily(host):
+    assert host.service("apt-daily-upgrade.timer").is_running
+    assert host.service("apt-daily.timer").is_running
+    dump = host.check_output("apt-config dump APT::Periodic")
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in dump
+    codename = host.system_info.codename
+    r = host.run("unattended-upgrade --dry-run --debug 2>&1 | head -n 40")
+    assert f"codename={codename}-security" in r.stdout
+    # Point-release updates are off by default.
+    assert f"codename={codename},label=Debian\n" not in r.stdout
+    assert "Traceback" not in r.stdout
+
+
+def test_fail2ban_sshd_jail_is_active_and_bans_through_nftables(host):
+    assert host.service("fail2ban").is_running
+    status = host.run("fail2ban-client status sshd")
+    assert status.rc == 0, status.stderr
+    assert "Journal matches:" in status.stdout or "File list:" in status.stdout
+    # A ban must land in the kernel's ruleset (TEST-NET address: no traffic is sent).
+    host.check_output("fail2ban-client set sshd banip 192.0.2.77")
+    try:
+        assert "192.0.2.77" in host.check_output("nft list ruleset")
+    finally:
+        host.run("fail2ban-client set sshd unbanip 192.0.2.77")
+    assert "192.0.2.77" not in host.check_output("nft list ruleset")
+
+
+def test_journal_is_persistent_and_capped(host):
+    host.run("logger -t molecule-probe persistent-journal-check && journalctl --flush")
+    assert host.run("find /var/log/journal -name '*.journal' | grep -q .").rc == 0
+    conf = host.check_output("systemd-analyze cat-config systemd/journald.conf")
+    assert "SystemMaxUse=500M" in conf
+    assert "Storage=persistent" in conf
+
+
+def test_time_zone_and_locale(host):
+    assert host.file("/etc/localtime").linked_to == "/usr/share/zoneinfo/Europe/Berlin"
+    assert host.check_output("date +%Z") in ("CET", "CEST")
+    assert "en_US.utf8" in host.check_output("locale -a")
+    assert host.file("/etc/default/locale").contains("LANG=en_US.UTF-8")
+
+
+def test_time_sync_is_enabled_with_the_configured_servers(host):
+    assert host.service("systemd-timesyncd").is_enabled
+    conf = host.check_output("systemd-analyze cat-config systemd/timesyncd.conf")
+    assert "NTP=0.debian.pool.ntp.org" in conf

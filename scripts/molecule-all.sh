@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Run `molecule test` for each scenario given (all under molecule/ by default),
+# two at a time: that fits two cores. Each scenario's log goes to
+# .cache/molecule-logs/<name>.log and is printed when it fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scenarios=("$@")
+if [ "${#scenarios[@]}" -eq 0 ]; then
+  for f in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$f")")"); done
+fi
+jobs_max=${MOLECULE_JOBS:-2}
+logs=.cache/molecule-logs
+mkdir -p "$logs"
+
+declare -A pids started
+failed=()
+run() {
+  local s=$1
+  started[$s]=$SECONDS
+  molecule test -s "$s" >"$logs/$s.log" 2>&1 &
+  pids[$s]=$!
+  echo "[molecule] $s started"
+}
+reap() {
+  local s rc
+  for s in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$s]}" 2>/dev/null; then
+      wait "${pids[$s]}"; rc=$?
+      if [ "$rc" -eq 0 ]; then
+        echo "[molecule] $s passed in $((SECONDS - started[$s])) s"
+      else
+        echo "[molecule] $s FAILED (rc $rc) after $((SECONDS - started[$s])) s; log follows"
+        tail -n 150 "$logs/$s.log"
+        failed+=("$s")
+      fi
+      unset "pids[$s]"
+    fi
+  done
+}
+
+for s in "${scenarios[@]}"; do
+  while [ "${#pids[@]}" -ge "$jobs_max" ]; do sleep 2; reap; done
+  run "$s"
+done
+while [ "${#pids[@]}" -gt 0 ]; do sleep 2; reap; done
+
+total=${#scenarios[@]}
+echo "molecule: $((total - ${#failed[@]})) passed, ${#failed[@]} failed"
+[ "${#failed[@]}" -eq 0 ]
