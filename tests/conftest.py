@@ -1,0 +1,72 @@
+"""Helpers for the fast tests: run ansible-playbook on the controller only.
+
+These tests never connect to a host: fact gathering is off and only the
+always-tagged checks (argument specs, asserts, preflight) run, all of which
+execute on the controller.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = sorted(p.name for p in (ROOT / "inventory").iterdir() if (p / "hosts.yml").exists())
+
+
+class PlaybookRun:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stderr = proc.stderr
+        try:
+            self.data = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            self.data = {"plays": []}
+            self.stderr += proc.stdout
+
+    def task_results(self, name):
+        """Every host's result of the tasks whose name contains `name`."""
+        out = []
+        for play in self.data["plays"]:
+            for task in play["tasks"]:
+                if name in task["task"]["name"]:
+                    out.extend(task["hosts"].values())
+        return out
+
+    def failures(self):
+        msgs = []
+        for play in self.data["plays"]:
+            for task in play["tasks"]:
+                for result in task["hosts"].values():
+                    # A loop's message is in its failed items.
+                    for r in result.get("results", []) + [result]:
+                        if r.get("failed"):
+                            msgs.append((task["task"]["name"], str(r.get("msg", ""))))
+        return msgs
+
+    def task_names(self):
+        return [t["task"]["name"] for p in self.data["plays"] for t in p["tasks"]]
+
+
+def run_playbook(playbook, *args, inventory=None):
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_GATHERING="explicit",
+        ANSIBLE_NOCOLOR="1",
+    )
+    cmd = ["ansible-playbook", str(ROOT / playbook)]
+    if inventory:
+        cmd += ["-i", str(inventory)]
+    cmd += list(args)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return PlaybookRun(proc)
+
+
+@pytest.fixture
+def playbook():
+    return run_playbook

@@ -1,0 +1,69 @@
+"""Bad inputs to the common role stop the play before any change, naming the variable."""
+
+import json
+
+import pytest
+
+from conftest import run_playbook
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBp0aKfLkE6qVUR5p5fH8x7d6l3vY0kq9Kc0p2s2n5wX alice@example.com"
+HOST = "testhost,"
+BASE = {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_connection": "ssh", "ansible_user": "admin"}
+
+
+def validate(**extra):
+    return run_playbook(
+        "tests/playbooks/common.yml",
+        "--tags",
+        "no_such_tag",
+        "-e",
+        json.dumps({**BASE, **extra}),
+        inventory=HOST,
+    )
+
+
+def test_valid_input_passes_without_touching_the_host():
+    run = validate(common_admin_users=[{"name": "alice", "ssh_keys": [KEY]}])
+    assert run.rc == 0, run.failures() or run.stderr
+    # Only checks ran: argument specs and asserts.
+    assert all(("Validating arguments" in n) or n.startswith("common : Check") or "Refuse" in n for n in run.task_names())
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ({"common_ssh_port": "twenty-two"}, "common_ssh_port"),
+        ({"common_admin_users": [{"ssh_keys": [KEY]}]}, "missing required arguments: name"),
+        ({"common_admin_users": "alice"}, "common_admin_users"),
+        ({"common_ssh_permit_root_login": "maybe"}, "common_ssh_permit_root_login must be one of"),
+        ({"common_unattended_upgrades_enabled": "sometimes"}, "common_unattended_upgrades_enabled"),
+        ({"common_admin_users": [{"name": "deploy", "ssh_keys": [KEY]}]}, "name the same user twice (deploy)"),
+        ({"common_admin_users": [{"name": "Alice Smith"}]}, "'Alice Smith'"),
+        ({"common_admin_users": [{"name": "alice", "ssh_keys": ["my laptop key"]}]}, "not a public key line"),
+        ({"common_timezone": "Mars/Olympus Mons"}, "common_timezone like Europe/Berlin"),
+        ({"common_locale": "english"}, "common_locale must look like en_US.UTF-8"),
+        ({"ansible_user": "root"}, "Ansible connects to testhost over SSH as root"),
+    ],
+    ids=[
+        "port-not-int",
+        "admin-without-name",
+        "users-not-a-list",
+        "unknown-root-login-choice",
+        "bool-not-bool",
+        "deploy-user-is-admin",
+        "invalid-login-name",
+        "malformed-ssh-key",
+        "malformed-timezone",
+        "malformed-locale",
+        "root-lockout",
+    ],
+)
+def test_bad_input_fails_early_naming_the_problem(extra, expected):
+    run = validate(**extra)
+    assert run.rc != 0
+    failures = run.failures()
+    assert failures, run.stderr
+    task, msg = failures[0]
+    assert expected in msg, msg
+    # The failure came from a check, before any task that could change the host.
+    assert "Validating arguments" in task or "Check" in task or "Refuse" in task

@@ -1,0 +1,39 @@
+"""Every role documents every variable: defaults, argument specs and README agree."""
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks/main.yml").exists())
+
+
+def defaults(role):
+    path = ROOT / "roles" / role / "defaults/main.yml"
+    return set(yaml.safe_load(path.read_text()) or {}) if path.exists() else set()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_default_is_prefixed_specified_and_documented(role):
+    specs = yaml.safe_load((ROOT / "roles" / role / "meta/argument_specs.yml").read_text())
+    options = set(specs["argument_specs"]["main"]["options"])
+    readme = (ROOT / "roles" / role / "README.md").read_text()
+    for var in defaults(role):
+        assert var.startswith(f"{role}_"), f"{role}: {var} lacks the role prefix"
+        assert var in options, f"{role}: {var} is not in meta/argument_specs.yml"
+        assert f"`{var}`" in readme, f"{role}: {var} is not in the README's table"
+    # And nothing is specified that the role does not define.
+    assert options <= defaults(role) | {o for o, v in specs["argument_specs"]["main"]["options"].items() if v.get("required")}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_has_a_molecule_scenario(role):
+    assert (ROOT / "molecule" / role / "molecule.yml").exists() or any(
+        role in (p.read_text()) for p in (ROOT / "molecule").glob("*/converge.yml")
+    )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_templates_are_marked_as_managed(role):
+    for tpl in (ROOT / "roles" / role / "templates").glob("**/*.j2"):
+        assert "ansible_managed" in tpl.read_text(), f"{tpl} lacks the ansible_managed header"
