@@ -13,8 +13,8 @@ jobs_max=${MOLECULE_JOBS:-2}
 logs=.cache/molecule-logs
 mkdir -p "$logs"
 
-declare -A pids started
-failed=()
+declare -A pids=() started=()
+failed=() passed=()
 run() {
   local s=$1
   started[$s]=$SECONDS
@@ -29,6 +29,7 @@ reap() {
       wait "${pids[$s]}"; rc=$?
       if [ "$rc" -eq 0 ]; then
         echo "[molecule] $s passed in $((SECONDS - started[$s])) s"
+        passed+=("$s")
       else
         echo "[molecule] $s FAILED (rc $rc) after $((SECONDS - started[$s])) s; log follows"
         tail -n 150 "$logs/$s.log"
@@ -45,6 +46,6 @@ for s in "${scenarios[@]}"; do
 done
 while [ "${#pids[@]}" -gt 0 ]; do sleep 2; reap; done
 
-total=${#scenarios[@]}
-echo "molecule: $((total - ${#failed[@]})) passed, ${#failed[@]} failed"
-[ "${#failed[@]}" -eq 0 ]
+echo "molecule: ${#passed[@]} passed, ${#failed[@]} failed"
+# Every scenario must have run and passed.
+[ "${#failed[@]}" -eq 0 ] && [ "${#passed[@]}" -eq "${#scenarios[@]}" ]
