@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV      ?= .venv
+SSLYZE_VENV ?= .cache/sslyze-venv
 PYTHON    ?= python3
 BIN       := $(CURDIR)/$(VENV)/bin
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
@@ -15,12 +16,12 @@ export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help setup deps venv images lint yamllint ansible-lint pytest molecule test converge verify destroy clean
+.PHONY: help setup deps venv sslyze images lint yamllint ansible-lint pytest molecule test converge verify destroy clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-setup: deps venv ## Everything the tests need: packages, dockerd, images, venv
+setup: deps venv sslyze ## Everything the tests need: packages, dockerd, images, venvs
 
 deps: ## Install docker.io and debootstrap, start dockerd, build the base images
 	bash scripts/bootstrap.sh
@@ -31,6 +32,13 @@ $(VENV)/.stamp: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+sslyze: $(SSLYZE_VENV)/.stamp ## sslyze in its own venv (it pins an older cryptography)
+
+$(SSLYZE_VENV)/.stamp: requirements-sslyze.txt
+	$(PYTHON) -m venv $(SSLYZE_VENV)
+	$(SSLYZE_VENV)/bin/pip install --quiet -r requirements-sslyze.txt
 	touch $@
 
 images: ## Build the Debian base images (skipped when they exist)

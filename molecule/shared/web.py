@@ -1,0 +1,56 @@
+"""HTTP(S) helpers for Testinfra tests that talk to a container's published
+ports on 127.0.0.1, as a user's browser would (SNI and Host set to the site's
+name, the certificate checked against the scenario's CA)."""
+
+import http.client
+import json
+import socket
+import ssl
+import subprocess
+
+
+def tls_context(cafile):
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.check_hostname = True
+    return ctx
+
+
+def request(port, path, host, cafile=None, method="GET", headers=None, tls=True, timeout=10):
+    """One request on a fresh connection; returns (status, headers as a list of pairs, body)."""
+    if tls:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls_context(cafile))
+        # SNI and certificate name check use the site's name, not 127.0.0.1.
+        conn._tunnel_host = None
+        conn.host = "127.0.0.1"
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        conn.sock = tls_context(cafile).wrap_socket(sock, server_hostname=host)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    hdrs = {"Host": host, **(headers or {})}
+    conn.request(method, path, headers=hdrs)
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp.status, resp.getheaders(), body
+
+
+def header(headers, name):
+    values = [v for k, v in headers if k.lower() == name.lower()]
+    return values
+
+
+def peer_certificate(port, host, cafile):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with tls_context(cafile).wrap_socket(sock, server_hostname=host) as tls:
+        return tls.getpeercert()
+
+
+def json_body(body):
+    return json.loads(body.decode())
+
+
+def container_ip(name):
+    out = subprocess.check_output(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name], text=True
+    )
+    return out.split()[0]
