@@ -70,3 +70,28 @@ def run_playbook(playbook, *args, inventory=None):
 @pytest.fixture
 def playbook():
     return run_playbook
+
+
+PLACEHOLDER_HOST = {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_connection": "ssh", "ansible_user": "admin"}
+
+
+def validate_role(role, **extra):
+    """Run only a role's input checks against a placeholder host."""
+    return run_playbook(
+        "tests/playbooks/validate.yml",
+        "--tags",
+        "no_such_tag",
+        "-e",
+        json.dumps({**PLACEHOLDER_HOST, "role_under_test": role, **extra}),
+        inventory="testhost,",
+    )
+
+
+def check_failure(run, expected):
+    """The run failed in a check, before any change, with `expected` in the message."""
+    assert run.rc != 0
+    failures = run.failures()
+    assert failures, run.stderr
+    task, msg = failures[0]
+    assert expected in msg, msg
+    assert "Validating arguments" in task or "Check" in task or "Refuse" in task, task

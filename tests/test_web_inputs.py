@@ -1,0 +1,89 @@
+"""Bad inputs to the tls and nginx roles stop the play before any change, naming the problem."""
+
+import pytest
+
+from conftest import check_failure, validate_role
+
+CERT = "/etc/ssl/pyweb/site/fullchain.pem"
+KEY = "/etc/ssl/pyweb/site/privkey.pem"
+
+
+def site(**over):
+    base = {
+        "name": "pyweb",
+        "server_names": ["www.example.com"],
+        "upstreams": ["10.0.0.11:8000"],
+        "tls_certificate": CERT,
+        "tls_certificate_key": KEY,
+    }
+    return {**base, **over}
+
+
+def test_valid_tls_and_nginx_inputs_pass():
+    assert validate_role("tls", tls_mode="selfsigned", tls_domains=["www.example.com"]).rc == 0
+    assert validate_role("nginx", nginx_sites=[site()]).rc == 0
+    acme = validate_role("tls", tls_mode="acme", tls_domains=["example.com"], tls_acme_email="ops@example.com")
+    assert acme.rc == 0, acme.failures()
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ({"tls_mode": "letsencrypt"}, "tls_mode must be one of"),
+        ({"tls_domains": ["exa mple.com"]}, "these are not: exa mple.com"),
+        ({"tls_domains": ["-bad-.example.com"]}, "these are not: -bad-.example.com"),
+        ({"tls_domains": []}, "(empty list)"),
+        ({"tls_cert_valid_days": 825}, "tls_cert_valid_days must be between 2 and 366"),
+        ({"tls_key_type": "DSA"}, "tls_key_type must be one of"),
+        ({"tls_mode": "acme", "tls_domains": ["example.com"]}, "tls_acme_email must be a contact address"),
+        (
+            {"tls_mode": "acme", "tls_domains": ["*.example.com"], "tls_acme_email": "ops@example.com"},
+            "free of wildcards",
+        ),
+        ({"tls_mode": "internal_ca", "tls_ca_dir": "relative/ca"}, "tls_ca_dir must be an absolute path"),
+    ],
+    ids=[
+        "unknown-mode",
+        "domain-with-space",
+        "domain-bad-hyphens",
+        "no-domains",
+        "lifetime-too-long",
+        "unknown-key-type",
+        "acme-without-email",
+        "acme-wildcard",
+        "ca-dir-relative",
+    ],
+)
+def test_bad_tls_input_fails_early(extra, expected):
+    check_failure(validate_role("tls", **extra), expected)
+
+
+@pytest.mark.parametrize(
+    "sites, expected",
+    [
+        ([site(tls_certificate_key=None) | {"tls_certificate_key": ""}], "tls_certificate_key must be absolute paths"),
+        ([{k: v for k, v in site().items() if k != "tls_certificate"}], "tls_certificate and"),
+        ([site(server_names=["bad name.example.com"])], "bad: bad name.example.com"),
+        ([site(upstreams=["10.0.0.11"])], "bad: 10.0.0.11"),
+        ([site(upstreams=[])], "at least one of each"),
+        ([site(), site()], "share a name or a server name"),
+        ([{k: v for k, v in site().items() if k != "upstreams"}], "missing required arguments: upstreams"),
+        ([site(max_fails="often")], "max_fails"),
+    ],
+    ids=[
+        "tls-key-empty",
+        "tls-cert-missing",
+        "malformed-server-name",
+        "upstream-without-port",
+        "no-upstreams",
+        "duplicate-site",
+        "upstreams-missing",
+        "max-fails-not-int",
+    ],
+)
+def test_bad_nginx_site_fails_early(sites, expected):
+    check_failure(validate_role("nginx", nginx_sites=sites), expected)
+
+
+def test_status_port_clash_fails_early():
+    check_failure(validate_role("nginx", nginx_status_port=443), "clashes with 80/443")
