@@ -8,6 +8,7 @@ execute on the controller.
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -76,15 +77,24 @@ PLACEHOLDER_HOST = {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_con
 
 
 def validate_role(role, **extra):
-    """Run only a role's input checks against a placeholder host."""
-    return run_playbook(
-        "tests/playbooks/validate.yml",
-        "--tags",
-        "no_such_tag",
-        "-e",
-        json.dumps({**PLACEHOLDER_HOST, "role_under_test": role, **extra}),
-        inventory="testhost,",
-    )
+    """Run only a role's input checks against a placeholder host.
+
+    The placeholder's connection settings are host variables (not extra vars),
+    so checks delegated to the controller still run locally."""
+    host_vars = {k: extra.pop(k) if k in extra else v for k, v in PLACEHOLDER_HOST.items()}
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as inv:
+        json.dump({"all": {"hosts": {"testhost": host_vars}}}, inv)
+    try:
+        return run_playbook(
+            "tests/playbooks/validate.yml",
+            "--tags",
+            "no_such_tag",
+            "-e",
+            json.dumps({"role_under_test": role, **extra}),
+            inventory=inv.name,
+        )
+    finally:
+        os.unlink(inv.name)
 
 
 def check_failure(run, expected):

@@ -1,0 +1,72 @@
+"""Deploys for the app scenario's tests: the converge playbook run again with
+another release source (a copy of apps/demo, changed) or other variables."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import testinfra
+
+SCENARIO = Path(__file__).resolve().parents[1]
+ROOT = SCENARIO.parents[1]
+DEMO = ROOT / "apps" / "demo"
+
+
+def playbook(name, source=None, extra=None, limit=None):
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
+    if source:
+        env["PYWEB_APP_SOURCE"] = str(source)
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SCENARIO / name)]
+    if extra:
+        cmd += ["-e", json.dumps(extra)]
+    if limit:
+        cmd += ["--limit", limit]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+
+
+def variant(tmp_path_factory, name, change):
+    """A copy of the demo app with `change(path)` applied: a different release."""
+    path = tmp_path_factory.mktemp(name) / "demo"
+    shutil.copytree(DEMO, path, ignore=shutil.ignore_patterns("__pycache__"))
+    change(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def variants(tmp_path_factory):
+    def marker(text):
+        return lambda p: (p / "demo" / "VERSION").write_text(text)
+
+    def no_wsgi(p):
+        (p / "demo" / "wsgi.py").unlink()
+
+    def sick(p):
+        with open(p / "demo" / "wsgi.py", "a") as f:
+            f.write(
+                "\n_inner = app\n\n\ndef app(environ, start_response):\n"
+                "    if environ.get('PATH_INFO') == '/healthz':\n"
+                "        start_response('500 Internal Server Error', [('Content-Type', 'text/plain')])\n"
+                "        return [b'sick']\n"
+                "    return _inner(environ, start_response)\n"
+            )
+
+    return {
+        "v2": variant(tmp_path_factory, "v2", marker("2")),
+        "v3": variant(tmp_path_factory, "v3", marker("3")),
+        "v4": variant(tmp_path_factory, "v4", marker("4")),
+        "v5": variant(tmp_path_factory, "v5", marker("5")),
+        "no_wsgi": variant(tmp_path_factory, "nowsgi", no_wsgi),
+        "sick": variant(tmp_path_factory, "sick", sick),
+    }
+
+
+HOSTS = ["pyweb-app-gunicorn", "pyweb-app-uwsgi"]
+
+
+@pytest.fixture(scope="session")
+def all_hosts():
+    inv = os.environ["MOLECULE_INVENTORY_FILE"]
+    return [testinfra.get_host(f"ansible://{h}?ansible_inventory={inv}") for h in HOSTS]

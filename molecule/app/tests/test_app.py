@@ -1,0 +1,244 @@
+"""The demo app deployed with Gunicorn and with uWSGI: serving, hardening,
+releases, rollback and refusal of bad input. Requests go through the app
+server's unix socket inside each container, as Nginx's would."""
+
+import json
+import re
+
+import pytest
+from conftest import playbook
+
+SOCK = "/run/demo/app.sock"
+
+
+def get(host, path, extra=""):
+    out = host.check_output(f"curl -s -w '\\n%{{http_code}}' {extra} --unix-socket {SOCK} http://localhost{path}")
+    body, _, code = out.rpartition("\n")
+    return int(code), body
+
+
+def live_release(host):
+    return host.file("/srv/demo/current").linked_to.rsplit("/", 1)[1]
+
+
+def health(host):
+    code, body = get(host, "/healthz")
+    return code, json.loads(body)
+
+
+def server_of(host):
+    return "uwsgi" if "uwsgi" in host.backend.get_hostname() else "gunicorn"
+
+
+# Serving -------------------------------------------------------------------
+
+
+def test_health_endpoint_answers_through_the_socket(host):
+    code, data = health(host)
+    assert code == 200
+    assert data["status"] == "ok"
+    assert data["release"] == live_release(host)
+
+
+def test_service_is_enabled_and_runs_as_the_app_user_with_the_chosen_server(host):
+    assert host.service("demo.socket").is_enabled
+    assert host.service("demo.service").is_enabled
+    assert host.service("demo.service").is_running
+    procs = host.process.filter(user="demo")
+    assert len(procs) >= 3  # master and workers
+    assert all(server_of(host) in p.args for p in procs)
+    assert not host.process.filter(user="root", comm="gunicorn") and not host.process.filter(user="root", comm="uwsgi")
+
+
+def test_database_page_counts_visits(host):
+    _, first = get(host, "/")
+    _, second = get(host, "/")
+    n1 = int(re.search(r"Visits: (\d+)", first).group(1))
+    n2 = int(re.search(r"Visits: (\d+)", second).group(1))
+    assert n2 == n1 + 1
+
+
+def test_notes_are_written_to_and_read_from_postgresql(host):
+    code, body = get(host, "/notes", "-X POST -H 'Content-Type: application/json' -d '{\"body\": \"hello from test\"}'")
+    assert code == 201
+    _, listing = get(host, "/notes")
+    assert "hello from test" in listing
+
+
+def test_upload_lands_in_the_media_directory(host):
+    host.run("echo upload-content > /tmp/upload.txt")
+    code, body = get(host, "/upload", "-F file=@/tmp/upload.txt")
+    assert code == 201
+    f = host.file("/srv/demo/shared/media/upload.txt")
+    assert f.content_string == "upload-content\n"
+    assert f.user == "demo"
+
+
+def test_static_files_are_collected_into_the_release(host):
+    assert host.file("/srv/demo/current/static/app.css").contains("font-family")
+
+
+# Hardening -------------------------------------------------------------------
+
+
+def test_code_and_settings_are_not_writable_by_the_app(host):
+    assert host.run("runuser -u demo -- touch /srv/demo/current/demo/hacked.py").rc != 0
+    env = host.file("/srv/demo/shared/env")
+    assert (env.user, env.group, env.mode) == ("root", "demo", 0o640)
+    assert host.run("runuser -u nobody -- cat /srv/demo/shared/env").rc != 0
+
+
+def test_systemd_exposure_is_at_most_3(host):
+    out = host.check_output("systemd-analyze security demo.service | tail -n 1")
+    level = float(re.search(r"exposure level for demo.service: ([0-9.]+)", out).group(1))
+    assert level <= 3.0, out
+
+
+def test_unit_sandbox_settings(host):
+    unit = host.check_output("systemctl show demo.service -p NoNewPrivileges -p ProtectSystem -p PrivateTmp -p CapabilityBoundingSet")
+    assert "NoNewPrivileges=yes" in unit
+    assert "ProtectSystem=strict" in unit
+    assert "PrivateTmp=yes" in unit
+    assert "CapabilityBoundingSet=\n" in unit + "\n"
+
+
+# Releases, rollback, pruning ---------------------------------------------------
+# Each playbook run deploys to both hosts at once (session fixtures), and each
+# fixture records what every host looked like right after it; the tests then
+# check each host's record (pytest runs one host's tests after the other's).
+
+
+def snapshot(all_hosts, **extra):
+    out = {}
+    for h in all_hosts:
+        code, data = health(h)
+        out[h.backend.get_hostname()] = {
+            "live": live_release(h),
+            "health": (code, data.get("release")),
+            "history": h.file("/srv/demo/history").content_string.split(),
+            "releases": h.check_output("ls /srv/demo/releases").split(),
+        }
+    return out
+
+
+@pytest.fixture(scope="session")
+def initial(all_hosts):
+    return snapshot(all_hosts)
+
+
+@pytest.fixture(scope="session")
+def second_deploy(initial, variants, all_hosts):
+    run = playbook("converge.yml", source=variants["v2"])
+    assert run.returncode == 0, run.stdout[-3000:]
+    return snapshot(all_hosts)
+
+
+@pytest.fixture(scope="session")
+def same_again(second_deploy, variants):
+    return playbook("converge.yml", source=variants["v2"])
+
+
+@pytest.fixture(scope="session")
+def rollback(same_again, all_hosts):
+    run = playbook("rollback.yml")
+    assert run.returncode == 0, run.stdout[-3000:]
+    return snapshot(all_hosts)
+
+
+@pytest.fixture(scope="session")
+def more_releases(rollback, variants, all_hosts):
+    for v in ("v3", "v4"):
+        run = playbook("converge.yml", source=variants[v])
+        assert run.returncode == 0, run.stdout[-2000:]
+    return snapshot(all_hosts)
+
+
+def test_a_new_release_switches_current_and_serves(host, initial, second_deploy):
+    name = host.backend.get_hostname()
+    before, after = initial[name], second_deploy[name]
+    assert after["live"] != before["live"]
+    assert after["health"] == (200, after["live"])
+    assert before["live"] in after["releases"]  # the old one is kept
+    assert after["history"][-2:] == [before["live"], after["live"]]
+
+
+def test_redeploying_the_same_release_changes_nothing(same_again):
+    assert same_again.returncode == 0
+    recap = re.findall(r"changed=(\d+)", same_again.stdout.split("PLAY RECAP")[-1])
+    assert recap and set(recap) == {"0"}, same_again.stdout[-2000:]
+
+
+def test_rollback_switches_back_to_the_previous_release(host, initial, second_deploy, rollback):
+    name = host.backend.get_hostname()
+    after = rollback[name]
+    assert after["live"] == initial[name]["live"] != second_deploy[name]["live"]
+    assert after["health"] == (200, after["live"])
+    assert after["history"][-1] == after["live"]  # the history records the switch
+
+
+def test_only_the_configured_number_of_releases_is_kept(host, more_releases):
+    state = more_releases[host.backend.get_hostname()]
+    assert len(state["history"]) >= 4
+    assert len(state["releases"]) == 3  # app_keep_releases
+    assert state["live"] in state["releases"]
+    assert state["history"][-2] in state["releases"]  # the previous one too
+
+
+@pytest.fixture(scope="session")
+def deploy_under_load(more_releases, variants, all_hosts):
+    """Requests keep flowing through each host's socket while a new release goes live."""
+    for h in all_hosts:
+        h.run(
+            "rm -f /tmp/load.stop /tmp/load.out; "
+            "nohup sh -c 'n=0; while [ ! -e /tmp/load.stop ] && [ $n -lt 3000 ]; do "
+            f"curl -s -o /dev/null -w \"%{{http_code}}\\n\" --max-time 10 --unix-socket {SOCK} http://localhost/healthz >> /tmp/load.out; "
+            "n=$((n+1)); done' >/dev/null 2>&1 &"
+        )
+    run = playbook("converge.yml", source=variants["v2"])
+    for h in all_hosts:
+        h.run("sleep 2; touch /tmp/load.stop; sleep 1")
+    assert run.returncode == 0, run.stdout[-2000:]
+    state = snapshot(all_hosts)
+    for h in all_hosts:
+        state[h.backend.get_hostname()]["codes"] = h.file("/tmp/load.out").content_string.split()
+    return state
+
+
+def test_a_deploy_under_load_loses_no_request(host, more_releases, deploy_under_load):
+    name = host.backend.get_hostname()
+    state = deploy_under_load[name]
+    assert state["live"] != more_releases[name]["live"]
+    assert len(state["codes"]) > 20
+    assert set(state["codes"]) == {"200"}, f"{len(state['codes'])} requests: {sorted(set(state['codes']))}"
+
+
+# Bad input: refused before current moves, the live release keeps serving -----
+
+BAD = {
+    "server": ({"extra": {"app_server_type": "waitress"}}, "app_server_type must be one of"),
+    "secret": ({"extra": {"app_secrets": {"SECRET_KEY": "x"}}}, "Missing secret(s) DATABASE_URL"),
+    "source": ({"source": "/nonexistent/release"}, "/nonexistent/release is not a directory on the controller"),
+    "wsgi": ({"variant": "no_wsgi"}, "No module named 'demo.wsgi'"),
+    "sick": ({"variant": "sick", "extra": {"app_healthcheck_timeout": 10}}, "failed its health check"),
+}
+
+
+@pytest.fixture(scope="session")
+def bad_runs(deploy_under_load, variants, all_hosts):
+    results = {}
+    for case, (args, _) in BAD.items():
+        source = variants[args["variant"]] if "variant" in args else args.get("source")
+        run = playbook("converge.yml", source=source, extra=args.get("extra"))
+        results[case] = (run, snapshot(all_hosts))
+    return results
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=["unknown-app-server", "missing-secret", "missing-source", "missing-wsgi-module", "failing-health-check"])
+def test_bad_input_is_refused_and_the_live_release_keeps_serving(host, deploy_under_load, bad_runs, case):
+    name = host.backend.get_hostname()
+    run, state = bad_runs[case]
+    assert run.returncode != 0
+    assert BAD[case][1] in run.stdout + run.stderr, (run.stdout + run.stderr)[-3000:]
+    live = deploy_under_load[name]["live"]
+    assert state[name]["live"] == live
+    assert state[name]["health"] == (200, live)

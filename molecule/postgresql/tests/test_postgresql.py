@@ -1,0 +1,89 @@
+"""PostgreSQL admits the app hosts with their password, and nobody else."""
+
+import os
+import subprocess
+
+import pytest
+import testinfra
+
+INV = os.environ.get("MOLECULE_INVENTORY_FILE", "")
+testinfra_hosts = ["ansible://pyweb-pg-db"]
+
+
+@pytest.fixture(scope="module")
+def password():
+    """The app role's password, read the way Ansible reads it: from the vault file."""
+    path = os.path.join(os.path.dirname(__file__), "..", "vars", "vault.yml")
+    out = subprocess.run(
+        ["ansible", "localhost", "-m", "ansible.builtin.debug", "-a", "var=vault_db_password", "-e", f"@{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal"),
+    )
+    return out.stdout.split('"vault_db_password": "', 1)[1].split('"', 1)[0]
+
+
+def client(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INV}")
+
+
+def db_ip(host):
+    return host.interface("eth0").addresses[0]
+
+
+def psql(from_host, ip, password, sql="SELECT current_user"):
+    return from_host.run(
+        f"PGPASSWORD='{password}' PGCONNECT_TIMEOUT=5 psql -h {ip} -U demo -d demo -tAc \"{sql}\""
+    )
+
+
+def test_app_host_connects_with_its_password(host, password):
+    r = psql(client("pyweb-pg-app"), db_ip(host), password)
+    assert r.rc == 0, r.stderr
+    assert r.stdout.strip() == "demo"
+
+
+def test_app_host_with_a_wrong_password_is_refused(host):
+    r = psql(client("pyweb-pg-app"), db_ip(host), "wrong-password")
+    assert r.rc != 0
+    assert "password authentication failed" in r.stderr
+
+
+def test_other_host_is_refused_even_with_the_password(host, password):
+    r = psql(client("pyweb-pg-other"), db_ip(host), password)
+    assert r.rc != 0
+    assert "no pg_hba.conf entry" in r.stderr
+
+
+def test_password_is_stored_as_scram(host):
+    out = host.check_output("runuser -u postgres -- psql -tAc \"SELECT rolpassword FROM pg_authid WHERE rolname='demo'\"")
+    assert out.startswith("SCRAM-SHA-256$")
+
+
+def test_local_administration_is_peer_only(host):
+    assert host.run("runuser -u postgres -- psql -tAc 'SELECT 1'").stdout.strip() == "1"
+    # root cannot pose as postgres over the local socket.
+    assert host.run("psql -U postgres -tAc 'SELECT 1'").rc != 0
+
+
+def test_listens_on_the_private_address(host):
+    assert host.socket(f"tcp://{db_ip(host)}:5432").is_listening
+    assert host.socket("tcp://127.0.0.1:5432").is_listening
+
+
+def test_memory_settings_derive_from_the_given_memory(host):
+    def show(name):
+        return host.check_output(f"runuser -u postgres -- psql -tAc 'SHOW {name}'")
+
+    assert show("shared_buffers") == "256MB"
+    assert show("effective_cache_size") == "768MB"
+    assert show("maintenance_work_mem") == "51MB"
+    assert show("password_encryption") == "scram-sha-256"
+
+
+def test_the_database_belongs_to_the_app_role(host):
+    owner = host.check_output(
+        "runuser -u postgres -- psql -tAc \"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname='demo'\""
+    )
+    assert owner == "demo"
