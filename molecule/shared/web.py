@@ -16,18 +16,14 @@ def tls_context(cafile):
 
 
 def request(port, path, host, cafile=None, method="GET", headers=None, tls=True, timeout=10):
-    """One request on a fresh connection; returns (status, headers as a list of pairs, body)."""
+    """One request on a fresh connection; returns (status, headers as a list of pairs, body).
+
+    Over TLS the SNI name and the certificate check use `host`, not 127.0.0.1."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     if tls:
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls_context(cafile))
-        # SNI and certificate name check use the site's name, not 127.0.0.1.
-        conn._tunnel_host = None
-        conn.host = "127.0.0.1"
         sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         conn.sock = tls_context(cafile).wrap_socket(sock, server_hostname=host)
-    else:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    hdrs = {"Host": host, **(headers or {})}
-    conn.request(method, path, headers=hdrs)
+    conn.request(method, path, headers={"Host": host, **(headers or {})})
     resp = conn.getresponse()
     body = resp.read()
     conn.close()
@@ -35,8 +31,7 @@ def request(port, path, host, cafile=None, method="GET", headers=None, tls=True,
 
 
 def header(headers, name):
-    values = [v for k, v in headers if k.lower() == name.lower()]
-    return values
+    return [v for k, v in headers if k.lower() == name.lower()]
 
 
 def peer_certificate(port, host, cafile):

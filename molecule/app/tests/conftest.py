@@ -16,10 +16,18 @@ DEMO = ROOT / "apps" / "demo"
 
 
 def playbook(name, source=None, extra=None, limit=None):
+    """Run the scenario's converge.yml, or one of the project's playbooks
+    (playbooks/deploy.yml, rollback.yml) with the stack's groups added and the
+    scenario's settings as extra variables."""
     env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
     if source:
         env["PYWEB_APP_SOURCE"] = str(source)
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SCENARIO / name)]
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
+    if name.startswith("playbooks/"):
+        cmd += ["-i", str(SCENARIO / "inventory" / "stack.yml"), str(ROOT / name)]
+        cmd += ["-e", f"@{SCENARIO / 'vars' / 'vault.yml'}", "-e", f"@{SCENARIO / 'vars' / 'app.yml'}"]
+    else:
+        cmd.append(str(SCENARIO / name))
     if extra:
         cmd += ["-e", json.dumps(extra)]
     if limit:

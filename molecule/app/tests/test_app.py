@@ -6,13 +6,21 @@ import json
 import re
 
 import pytest
+from conftest import DEMO as ROOT_DEMO
 from conftest import playbook
 
 SOCK = "/run/demo/app.sock"
 
 
+def base_url(host):
+    """How to reach the app server: Gunicorn's unix socket, uWSGI's private TCP port."""
+    if "uwsgi" in host.backend.get_hostname():
+        return f"http://{host.interface('eth0').addresses[0]}:8000"
+    return f"--unix-socket {SOCK} http://localhost"
+
+
 def get(host, path, extra=""):
-    out = host.check_output(f"curl -s -w '\\n%{{http_code}}' {extra} --unix-socket {SOCK} http://localhost{path}")
+    out = host.check_output(f"curl -s -w '\\n%{{http_code}}' {extra} {base_url(host)}{path}")
     body, _, code = out.rpartition("\n")
     return int(code), body
 
@@ -38,6 +46,15 @@ def test_health_endpoint_answers_through_the_socket(host):
     assert code == 200
     assert data["status"] == "ok"
     assert data["release"] == live_release(host)
+
+
+def test_listens_where_asked(host):
+    if "uwsgi" in host.backend.get_hostname():
+        assert host.socket(f"tcp://{host.interface('eth0').addresses[0]}:8000").is_listening
+        assert not host.file(SOCK).exists
+    else:
+        assert host.file(SOCK).is_socket
+        assert host.file(SOCK).group == "www-data"
 
 
 def test_service_is_enabled_and_runs_as_the_app_user_with_the_chosen_server(host):
@@ -140,17 +157,31 @@ def same_again(second_deploy, variants):
 
 @pytest.fixture(scope="session")
 def rollback(same_again, all_hosts):
-    run = playbook("rollback.yml")
+    run = playbook("playbooks/rollback.yml")
     assert run.returncode == 0, run.stdout[-3000:]
     return snapshot(all_hosts)
 
 
 @pytest.fixture(scope="session")
 def more_releases(rollback, variants, all_hosts):
+    # Through the project's rolling deploy playbook (no new migrations in these
+    # releases, so migrating on the first host only suits both test databases).
+    runs = []
     for v in ("v3", "v4"):
-        run = playbook("converge.yml", source=variants[v])
-        assert run.returncode == 0, run.stdout[-2000:]
-    return snapshot(all_hosts)
+        run = playbook("playbooks/deploy.yml", source=variants[v])
+        assert run.returncode == 0, run.stdout[-3000:]
+        runs.append(run)
+    state = snapshot(all_hosts)
+    state["runs"] = runs
+    return state
+
+
+def test_deploy_playbook_says_what_it_does_and_rolls_one_host_at_a_time(more_releases):
+    out = more_releases["runs"][0].stdout
+    said = " ".join(out.split())  # the callback folds long messages
+    assert "Deploying demo from" in said and "to 2 app host(s), 1 at a time" in said, said[:3000]
+    # serial: 1 -> the rollout play runs once per host, one after the other.
+    assert out.count("PLAY [Roll the release out]") == 2
 
 
 def test_a_new_release_switches_current_and_serves(host, initial, second_deploy):
@@ -191,7 +222,7 @@ def deploy_under_load(more_releases, variants, all_hosts):
         h.run(
             "rm -f /tmp/load.stop /tmp/load.out; "
             "nohup sh -c 'n=0; while [ ! -e /tmp/load.stop ] && [ $n -lt 3000 ]; do "
-            f"curl -s -o /dev/null -w \"%{{http_code}}\\n\" --max-time 10 --unix-socket {SOCK} http://localhost/healthz >> /tmp/load.out; "
+            f"curl -s -o /dev/null -w \"%{{http_code}}\\n\" --max-time 10 {base_url(h)}/healthz >> /tmp/load.out; "
             "n=$((n+1)); done' >/dev/null 2>&1 &"
         )
     run = playbook("converge.yml", source=variants["v2"])
@@ -242,3 +273,69 @@ def test_bad_input_is_refused_and_the_live_release_keeps_serving(host, deploy_un
     live = deploy_under_load[name]["live"]
     assert state[name]["live"] == live
     assert state[name]["health"] == (200, live)
+
+
+# A release from a git repository ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def git_deploy(bad_runs, all_hosts):
+    """A bare repository on each host (file://, no network needed) holding the demo app."""
+    commits = {}
+    for h in all_hosts:
+        h.run("rm -rf /srv/git /tmp/demo-src && mkdir -p /srv/git /tmp/demo-src")
+        h.run("git init -q --bare -b main /srv/git/demo.git")
+        commits[h.backend.get_hostname()] = None
+    for h in all_hosts:
+        h.ansible("copy", f"src={ROOT_DEMO}/ dest=/tmp/demo-src/", check=False)
+        r = h.run(
+            "cd /tmp/demo-src && git init -q -b main && git add -A && "
+            "git -c user.email=ci@pyweb.test -c user.name=ci commit -qm release && "
+            "git push -q /srv/git/demo.git main && git rev-parse HEAD"
+        )
+        assert r.rc == 0, r.stderr
+        commits[h.backend.get_hostname()] = r.stdout.strip().splitlines()[-1]
+    extra = {"app_source_type": "git", "app_source_git_repo": "file:///srv/git/demo.git", "app_source_git_ref": "main"}
+    run = playbook("converge.yml", extra=extra)
+    unknown = playbook("converge.yml", extra={**extra, "app_source_git_ref": "no-such-branch"})
+    return run, unknown, commits, snapshot(all_hosts)
+
+
+def test_a_release_from_git_is_named_after_its_commit(host, git_deploy):
+    run, _, commits, state = git_deploy
+    assert run.returncode == 0, run.stdout[-3000:]
+    name = host.backend.get_hostname()
+    assert state[name]["live"] == commits[name][:12]
+    assert state[name]["health"] == (200, commits[name][:12])
+
+
+def test_an_unknown_git_ref_is_refused_before_anything_changes(host, git_deploy):
+    _, unknown, commits, state = git_deploy  # state: after the refused run
+    assert unknown.returncode != 0
+    assert "has no ref 'no-such-branch'" in unknown.stdout + unknown.stderr
+    name = host.backend.get_hostname()
+    assert state[name]["live"] == commits[name][:12]
+    assert state[name]["health"] == (200, commits[name][:12])
+
+
+# A release from an archive on the controller --------------------------------------
+
+
+@pytest.fixture(scope="session")
+def archive_deploy(git_deploy, variants, all_hosts, tmp_path_factory):
+    import hashlib
+    import tarfile
+
+    archive = tmp_path_factory.mktemp("archive") / "demo-v3.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(variants["v3"], arcname=".")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:12]
+    run = playbook("converge.yml", extra={"app_source_type": "archive", "app_source_path": str(archive)})
+    return run, digest, snapshot(all_hosts)
+
+
+def test_a_release_from_an_archive_is_named_after_its_hash(host, archive_deploy):
+    run, digest, state = archive_deploy
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert state[host.backend.get_hostname()]["live"] == digest
+    assert state[host.backend.get_hostname()]["health"] == (200, digest)
