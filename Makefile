@@ -16,10 +16,20 @@ export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help setup deps venv sslyze images lint yamllint ansible-lint pytest molecule test converge verify destroy clean
+.PHONY: help up down setup deps venv sslyze images lint yamllint ansible-lint pytest molecule test converge verify destroy clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+LOCAL := -i inventory/local
+
+up: deps venv ## Bring the whole stack up on local containers and print its URL
+	ansible-playbook $(LOCAL) playbooks/local_up.yml
+	ansible-playbook $(LOCAL) site.yml
+	ansible-playbook $(LOCAL) playbooks/local_report.yml
+
+down: venv ## Remove the local containers (make up brings them back)
+	ansible-playbook $(LOCAL) playbooks/local_down.yml
 
 setup: deps venv sslyze ## Everything the tests need: packages, dockerd, images, venvs
 

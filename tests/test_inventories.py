@@ -1,18 +1,44 @@
 """The layout: every environment has the same groups, and a tier playbook run
 on its own sees exactly the variables that site.yml sees."""
 
+import json
+
 import pytest
 import yaml
 
 from conftest import ENVIRONMENTS, ROOT, run_playbook
 
 REPORT = "Report the environment"
+# No host is contacted here: facts are skipped, so every host gets a
+# documentation address, and the environments' secrets (vault files the
+# repository does not hold) are stand-ins.
+OFFLINE = {
+    "stack_address": "192.0.2.10",
+    "stack_db_password": "x" * 32,
+    "stack_app_secret_key": "y" * 32,
+    "stack_backup_password": "z" * 32,
+}
+
+
+def offline_run(playbook, inventory, *args, **extra):
+    return run_playbook(
+        playbook,
+        "--tags",
+        "preflight",
+        "--skip-tags",
+        "facts",
+        "-e",
+        json.dumps({**OFFLINE, **extra}),
+        *args,
+        inventory=inventory,
+    )
 
 
 def report(playbook, env):
-    run = run_playbook(playbook, "--tags", "preflight", inventory=ROOT / "inventory" / env)
+    run = offline_run(playbook, ROOT / "inventory" / env)
     assert run.rc == 0, run.failures() or run.stderr
-    results = run.task_results(REPORT)
+    # site.yml imports preflight once per tier; it checks and reports once.
+    results = [r for r in run.task_results(REPORT) if not r.get("skipped")]
     assert len(results) == 1, f"{playbook}: preflight report ran {len(results)} times"
     return results[0]["msg"]
 

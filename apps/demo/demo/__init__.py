@@ -4,7 +4,7 @@ import os
 import socket
 from pathlib import Path
 
-from flask import Flask, jsonify, request
+from flask import Flask, abort, jsonify, request, send_from_directory
 from werkzeug.utils import secure_filename
 
 from . import db
@@ -16,6 +16,7 @@ def create_app():
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     release = os.environ.get("RELEASE_ID", "unknown")
     media = Path(os.environ.get("MEDIA_ROOT", "/tmp/media"))
+    static = Path(os.environ.get("STATIC_ROOT", Path(__file__).parent / "static"))
     host = socket.gethostname()
 
     @app.after_request
@@ -68,5 +69,17 @@ def create_app():
         media.mkdir(parents=True, exist_ok=True)
         f.save(media / name)
         return jsonify(name=name, url=f"/media/{name}"), 201
+
+    # Files, for a load balancer on another host to fetch and cache (one on
+    # the same host serves them from disk itself).
+    @app.get("/static/<path:name>")
+    def static_file(name):
+        return send_from_directory(static, name, max_age=0)
+
+    @app.get("/media/<path:name>")
+    def media_file(name):
+        if not media.is_dir():
+            abort(404)
+        return send_from_directory(media, name, max_age=0)
 
     return app
