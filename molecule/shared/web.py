@@ -15,7 +15,7 @@ def tls_context(cafile):
     return ctx
 
 
-def request(port, path, host, cafile=None, method="GET", headers=None, tls=True, timeout=10):
+def request(port, path, host, cafile=None, method="GET", headers=None, tls=True, timeout=10, body=None):
     """One request on a fresh connection; returns (status, headers as a list of pairs, body).
 
     Over TLS the SNI name and the certificate check use `host`, not 127.0.0.1."""
@@ -23,11 +23,11 @@ def request(port, path, host, cafile=None, method="GET", headers=None, tls=True,
     if tls:
         sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         conn.sock = tls_context(cafile).wrap_socket(sock, server_hostname=host)
-    conn.request(method, path, headers={"Host": host, **(headers or {})})
+    conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
     resp = conn.getresponse()
-    body = resp.read()
+    data = resp.read()
     conn.close()
-    return resp.status, resp.getheaders(), body
+    return resp.status, resp.getheaders(), data
 
 
 def header(headers, name):

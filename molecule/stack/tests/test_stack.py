@@ -1,0 +1,200 @@
+"""The whole stack, end to end, as a user meets it: HTTPS through the load
+balancer on 127.0.0.1, both app hosts answering, writes landing in the one
+database, each tier reachable only from the tier that needs it, and a backup
+that a restore brings back."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import testinfra
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+import web  # noqa: E402
+
+testinfra_hosts = ["ansible://pyweb-stack-lb1"]
+SCENARIO = Path(__file__).resolve().parents[1]
+ROOT = SCENARIO.parents[1]
+INVENTORY_DIR = Path(os.environ.get("MOLECULE_INVENTORY_FILE", "/nonexistent")).parent
+NAME = "pyweb.localhost"
+HTTPS, HTTP = 28443, 28080
+APP_HOSTS = ["pyweb-stack-app1", "pyweb-stack-app2"]
+MEDIA = "/srv/demo/shared/media"
+
+
+def other(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+
+
+def address(name):
+    return other(name).check_output("hostname -I").split()[0]
+
+
+@pytest.fixture(scope="session")
+def cafile(tmp_path_factory):
+    """The CA of the site's self-signed certificate, as a user would trust it."""
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    path.write_text(other("pyweb-stack-lb1").file("/etc/ssl/pyweb/pyweb/chain.pem").content_string)
+    return str(path)
+
+
+def get(path, cafile, **kw):
+    return web.request(HTTPS, path, NAME, cafile=cafile, **kw)
+
+
+def upload(name, data, cafile):
+    boundary = uuid.uuid4().hex
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    status, _, answer = get("/upload", cafile, method="POST", headers=headers, body=body)
+    return status, json.loads(answer)
+
+
+def psql(sql):
+    return other("pyweb-stack-db1").check_output(f'runuser -u postgres -- psql -d demo -tAc "{sql}"')
+
+
+def project_playbook(name, *args):
+    """One of the project's playbooks against this scenario's inventory (the
+    local environment's group_vars are linked into it)."""
+    cmd = ["ansible-playbook", "-i", str(INVENTORY_DIR), str(ROOT / name), *args]
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+
+
+def can_connect(src, dst, port):
+    return other(src).run(f"timeout 3 bash -c '</dev/tcp/{address(dst)}/{port}'").rc == 0
+
+
+def test_the_site_answers_over_https_with_a_certificate_for_its_name(cafile):
+    status, headers, body = get("/", cafile)
+    assert status == 200
+    assert b"pyweb demo" in body
+    assert web.header(headers, "Strict-Transport-Security")
+    cert = web.peer_certificate(HTTPS, NAME, cafile)
+    assert ("DNS", NAME) in cert["subjectAltName"]
+
+
+def test_http_redirects_to_https():
+    status, headers, _ = web.request(HTTP, "/notes?x=1", NAME, tls=False)
+    assert status == 301
+    assert web.header(headers, "Location") == [f"https://{NAME}/notes?x=1"]
+
+
+def test_both_app_hosts_answer(cafile):
+    hosts = set()
+    for _ in range(12):
+        status, headers, body = get("/healthz", cafile)
+        assert status == 200, body
+        hosts.add(web.json_body(body)["host"])
+    assert hosts == set(APP_HOSTS)
+
+
+def test_writes_land_in_the_one_database(cafile):
+    text = f"note-{uuid.uuid4().hex}"
+    status, _, body = get("/notes", cafile, method="POST", headers={"Content-Type": "application/json"}, body=json.dumps({"body": text}))
+    assert status == 201, body
+    seen_by = set()
+    for _ in range(8):
+        status, headers, body = get("/notes", cafile)
+        assert text in [n["body"] for n in web.json_body(body)["notes"]]
+        seen_by.update(web.header(headers, "X-App-Host"))
+    assert seen_by == set(APP_HOSTS)
+    assert psql(f"SELECT count(*) FROM notes WHERE body = '{text}'") == "1"
+
+
+def test_static_files_are_cached_by_the_load_balancer(cafile):
+    statuses = []
+    for _ in range(3):
+        status, headers, body = get("/static/app.css", cafile)
+        assert status == 200 and body
+        assert "immutable" in web.header(headers, "Cache-Control")[0]
+        statuses += web.header(headers, "X-Cache-Status")
+    assert statuses[-1] == "HIT"
+
+
+def test_an_upload_is_served_whichever_host_got_it(cafile):
+    data = os.urandom(2048)
+    status, answer = upload(f"up-{uuid.uuid4().hex}.bin", data, cafile)
+    assert status == 201, answer
+    holders = [h for h in APP_HOSTS if other(h).file(f"{MEDIA}/{answer['name']}").exists]
+    assert len(holders) == 1
+    for _ in range(4):
+        status, _, body = get(answer["url"], cafile)
+        assert status == 200 and body == data
+
+
+@pytest.mark.parametrize(
+    "src,dst,port,open_",
+    [
+        ("pyweb-stack-app1", "pyweb-stack-db1", 5432, True),
+        ("pyweb-stack-app2", "pyweb-stack-db1", 5432, True),
+        ("pyweb-stack-lb1", "pyweb-stack-db1", 5432, False),
+        ("pyweb-stack-backup1", "pyweb-stack-db1", 5432, False),
+        ("pyweb-stack-lb1", "pyweb-stack-app1", 8000, True),
+        ("pyweb-stack-db1", "pyweb-stack-app1", 8000, False),
+        ("pyweb-stack-app2", "pyweb-stack-app1", 8000, False),
+        ("pyweb-stack-backup1", "pyweb-stack-lb1", 443, True),
+        ("pyweb-stack-db1", "pyweb-stack-backup1", 22, True),
+        ("pyweb-stack-lb1", "pyweb-stack-lb1", 8081, False),
+    ],
+)
+def test_each_tier_is_reachable_only_from_the_tier_that_needs_it(src, dst, port, open_):
+    assert can_connect(src, dst, port) == open_
+
+
+def test_every_host_drops_what_it_does_not_allow():
+    for name in APP_HOSTS + ["pyweb-stack-lb1", "pyweb-stack-db1", "pyweb-stack-backup1"]:
+        rules = other(name).check_output("nft list chain inet pyweb input")
+        assert "policy drop" in rules, name
+
+
+@pytest.fixture(scope="session")
+def restore_drill(cafile):
+    """Write a note and a file through the site, back up with playbooks/backup.yml,
+    lose both, restore with playbooks/restore.yml, and read them back."""
+    text = f"restore-{uuid.uuid4().hex}"
+    get("/notes", cafile, method="POST", headers={"Content-Type": "application/json"}, body=json.dumps({"body": text}))
+    data = os.urandom(4096)
+    _, answer = upload(f"restore-{uuid.uuid4().hex}.bin", data, cafile)
+    holder = next(h for h in APP_HOSTS if other(h).file(f"{MEDIA}/{answer['name']}").exists)
+    rows_before = psql("SELECT count(*) || ':' || md5(string_agg(id || body, ',' ORDER BY id)) FROM notes")
+
+    backup = project_playbook("playbooks/backup.yml")
+    assert backup.returncode == 0, backup.stdout[-3000:]
+
+    psql(f"DELETE FROM notes WHERE body = '{text}'")
+    other(holder).check_output(f"rm {MEDIA}/{answer['name']}")
+    lost = psql(f"SELECT count(*) FROM notes WHERE body = '{text}'")
+
+    refused = project_playbook("playbooks/restore.yml", "--limit", f"pyweb-stack-db1,{holder}")
+    restore = project_playbook("playbooks/restore.yml", "--limit", f"pyweb-stack-db1,{holder}", "-e", "backup_restore_force=true")
+    assert restore.returncode == 0, restore.stdout[-3000:]
+    return dict(text=text, data=data, url=answer["url"], lost=lost, refused=refused, rows_before=rows_before)
+
+
+def test_restore_refuses_live_data_without_force(restore_drill):
+    refused = restore_drill["refused"]
+    assert refused.returncode != 0
+    said = " ".join((refused.stdout + refused.stderr).split())
+    assert "has live data (" in said
+    assert "backup_restore_force=true" in said
+
+
+def test_a_backup_and_restore_bring_back_rows_and_files(cafile, restore_drill):
+    assert restore_drill["lost"] == "0"
+    assert psql("SELECT count(*) || ':' || md5(string_agg(id || body, ',' ORDER BY id)) FROM notes") == restore_drill["rows_before"]
+    name = restore_drill["url"].rsplit("/", 1)[1]
+    holders = [h for h in APP_HOSTS if other(h).file(f"{MEDIA}/{name}").exists]
+    assert len(holders) == 1
+    assert other(holders[0]).file(f"{MEDIA}/{name}").content == restore_drill["data"]
+    # And through the site (the load balancer may answer from its cache).
+    status, _, body = get(restore_drill["url"], cafile)
+    assert status == 200 and body == restore_drill["data"]
