@@ -99,3 +99,59 @@ def test_preflight_names_a_missing_group(tmp_path):
     run = run_playbook("site.yml", "--tags", "preflight", inventory=inv)
     assert run.rc != 0
     assert any("no group 'loadbalancers'" in msg for _, msg in run.failures()), run.failures()
+
+
+def inventory_file(tmp_path, groups, **all_vars):
+    data = {
+        "all": {
+            "vars": {"stack_environment": "test", "stack_domain": "shop.example.com", **all_vars},
+            "children": {g: {"hosts": {h: None for h in members}} for g, members in groups.items()},
+        }
+    }
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+GROUPS = {"loadbalancers": ["lb1"], "app": ["app1"], "db": ["db1"], "backup": ["bk1"]}
+
+
+def preflight_failure(run):
+    assert run.rc != 0
+    failures = [msg for task, msg in run.failures() if task.startswith("Check")]
+    assert failures, run.failures() or run.stderr
+    return " ".join(failures[0].split())
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_a_missing_vault_is_named_before_any_change(env):
+    # The repository holds no vault.yml for these: the run must stop and say what to create.
+    run = run_playbook("site.yml", "--tags", "preflight", "--skip-tags", "facts", inventory=ROOT / "inventory" / env)
+    msg = preflight_failure(run)
+    assert "The secret stack_db_password is missing" in msg
+    assert "vault.yml" in msg
+
+
+@pytest.mark.parametrize(
+    "groups,expected",
+    [
+        ({**GROUPS, "db": ["db1", "db2"]}, "The group 'db' holds 2 host(s) (db1, db2); it needs 1"),
+        ({**GROUPS, "app": []}, "The group 'app' holds 0 host(s) (none); it needs at least 1"),
+        ({**GROUPS, "backup": ["bk1", "bk2"]}, "The group 'backup' holds 2 host(s)"),
+    ],
+    ids=["two-databases", "no-app-host", "two-backup-hosts"],
+)
+def test_group_sizes_are_checked(tmp_path, groups, expected):
+    run = offline_run("site.yml", inventory_file(tmp_path, groups))
+    assert expected in preflight_failure(run)
+
+
+@pytest.mark.parametrize("domain", ["localhost", "Shop.Example.com", "shop..example.com", "https://shop.example.com"])
+def test_a_malformed_domain_is_refused(tmp_path, domain):
+    run = offline_run("site.yml", inventory_file(tmp_path, GROUPS), stack_domain=domain)
+    assert "stack_domain a lower-case DNS name" in preflight_failure(run)
+
+
+def test_a_short_secret_is_refused(tmp_path):
+    run = offline_run("site.yml", inventory_file(tmp_path, GROUPS), stack_backup_password="short")
+    assert "The secret stack_backup_password is missing or shorter than 16 characters" in preflight_failure(run)

@@ -198,3 +198,39 @@ def test_a_backup_and_restore_bring_back_rows_and_files(cafile, restore_drill):
     # And through the site (the load balancer may answer from its cache).
     status, _, body = get(restore_drill["url"], cafile)
     assert status == 200 and body == restore_drill["data"]
+
+
+def json_run(*args):
+    """site.yml again with the JSON callback: what ran, where, what changed."""
+    cmd = ["ansible-playbook", "-i", str(INVENTORY_DIR), str(ROOT / "site.yml"), *args]
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    data = json.loads(proc.stdout)
+    tasks = [(t["task"]["name"], t["hosts"]) for p in data["plays"] for t in p["tasks"]]
+    return data["stats"], tasks
+
+
+# Input checks run whatever the tags (bad input fails before any change).
+CHECKS = ("Check", "Validating", "Refuse", "Look for")
+
+
+def test_tags_run_one_role_where_it_belongs():
+    stats, tasks = json_run("--tags", "nginx")
+    worked = {(name.split(" : ")[0], host) for name, hosts in tasks if " : " in name
+              and not name.split(" : ")[1].startswith(CHECKS) for host in hosts}
+    assert {role for role, _ in worked} == {"nginx"}
+    assert {host for _, host in worked} == {"pyweb-stack-lb1"}
+    assert all(s["changed"] == 0 and s["failures"] == 0 for s in stats.values()), stats
+
+
+def test_limit_runs_on_those_hosts_only():
+    stats, _ = json_run("--limit", "app")
+    assert set(stats) == set(APP_HOSTS)
+    assert all(s["changed"] == 0 for s in stats.values()), stats
+
+
+def test_a_dry_run_of_the_converged_stack_changes_nothing():
+    stats, _ = json_run("--check", "--diff")
+    assert set(stats) == set(APP_HOSTS) | {"pyweb-stack-lb1", "pyweb-stack-db1", "pyweb-stack-backup1"}
+    assert all(s["changed"] == 0 and s["failures"] == 0 for s in stats.values()), stats

@@ -1,0 +1,91 @@
+"""What the shared group_vars make of an inventory: every address typed once
+(in the inventory or learnt from facts) and every tier wired to the others,
+for the five-host layout and for one host holding the whole stack."""
+
+import json
+
+import pytest
+import yaml
+
+from conftest import run_playbook
+
+SECRETS = {"stack_db_password": "p/ss+w0rd" * 3, "stack_app_secret_key": "k" * 32, "stack_backup_password": "b" * 32}
+ADDR = {"lb1": "10.0.0.2", "app1": "10.0.0.11", "app2": "10.0.0.12", "db1": "10.0.0.21", "bk1": "10.0.0.31"}
+
+
+def wiring(tmp_path, groups, extra=None, **all_vars):
+    hosts = {h for members in groups.values() for h in members}
+    inventory = {
+        "all": {
+            "vars": {"stack_environment": "test", "stack_domain": "shop.example.com", **SECRETS, **all_vars},
+            "hosts": {h: {"stack_address": ADDR.get(h, "10.0.0.99")} for h in sorted(hosts)},
+            "children": {g: {"hosts": {h: None for h in members}} for g, members in groups.items()},
+        }
+    }
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    args = ["-e", json.dumps(extra)] if extra else []
+    run = run_playbook("tests/playbooks/wiring.yml", *args, inventory=path)
+    assert run.rc == 0, run.failures() or run.stderr
+    results = run.task_results("Show this host's wiring")[0]
+    return {h: r["msg"] for h, r in run.data["plays"][0]["tasks"][0]["hosts"].items()} if results else {}
+
+
+FIVE = {"loadbalancers": ["lb1"], "app": ["app1", "app2"], "db": ["db1"], "backup": ["bk1"]}
+
+
+@pytest.fixture
+def five(tmp_path):
+    return wiring(tmp_path, FIVE)
+
+
+def openings(w, host):
+    return {(o["name"], int(o["port"])): sorted(o["sources"]) for o in w[host]["firewall_allowed"]}
+
+
+def test_app_hosts_listen_on_their_private_address_and_nginx_uses_exactly_those(five):
+    assert five["app1"]["app_server_listen"] == "10.0.0.11:8000"
+    assert five["app2"]["app_server_listen"] == "10.0.0.12:8000"
+    assert five["lb1"]["nginx_upstreams"] == ["10.0.0.11:8000", "10.0.0.12:8000"]
+
+
+def test_each_group_opens_only_what_the_others_need(five):
+    assert openings(five, "lb1") == {("http", 80): [], ("https", 443): []}
+    assert openings(five, "app1") == {("app-server", 8000): ["10.0.0.2"]}
+    assert openings(five, "db1") == {("postgresql", 5432): ["10.0.0.11", "10.0.0.12"]}
+    assert openings(five, "bk1") == {}
+
+
+def test_the_database_admits_the_app_hosts_only(five):
+    assert five["db1"]["postgresql_allowed_clients"] == ["10.0.0.11/32", "10.0.0.12/32"]
+    assert five["db1"]["postgresql_listen_addresses"] == ["localhost", "10.0.0.21"]
+    # The password is URL-encoded in the app's DATABASE_URL.
+    assert five["app1"]["database_url"] == "postgresql://demo:p%2Fss%2Bw0rdp%2Fss%2Bw0rdp%2Fss%2Bw0rd@10.0.0.21:5432/demo"
+
+
+def test_backups_cover_media_and_the_database_and_go_to_the_backup_host(five):
+    assert five["app1"]["backup_paths"] == ["/srv/demo/shared/media"]
+    assert five["db1"]["backup_postgresql_database"] == "demo"
+    assert five["db1"]["backup_paths"] == [] and five["lb1"]["backup_paths"] == []
+    assert {w["backup_server_address"] for w in five.values()} == {"10.0.0.31"}
+    assert "pyweb-backup" in five["bk1"]["common_ssh_allow_groups"]
+    assert "pyweb-backup" not in five["app1"]["common_ssh_allow_groups"]
+
+
+def test_admin_networks_restrict_ssh_and_the_backup_host_admits_its_clients(tmp_path):
+    w = wiring(tmp_path, FIVE, stack_admin_networks=["192.0.2.0/24"])
+    assert w["app1"]["firewall_ssh_sources"] == ["192.0.2.0/24"]
+    assert w["bk1"]["firewall_ssh_sources"] == ["192.0.2.0/24", "10.0.0.11", "10.0.0.12", "10.0.0.21"]
+
+
+def test_one_host_holds_the_whole_stack(tmp_path):
+    w = wiring(tmp_path, {g: ["solo"] for g in FIVE})["solo"]
+    # Nginx reaches the app server on a unix socket; nothing else listens for it.
+    assert w["app_server_listen"] == "unix:/run/demo/app.sock"
+    assert w["nginx_upstreams"] == ["unix:/run/demo/app.sock"]
+    assert w["backup_paths"] == ["/srv/demo/shared/media"] and w["backup_postgresql_database"] == "demo"
+
+
+def test_the_site_names_and_certificate_follow_the_domain(five):
+    assert five["lb1"]["tls_domains"] == ["shop.example.com"]
+    assert five["lb1"]["nginx_default_site"] == ""
