@@ -25,7 +25,7 @@ def wiring(tmp_path, groups, extra=None, **all_vars):
     path = tmp_path / "hosts.yml"
     path.write_text(yaml.safe_dump(inventory))
     args = ["-e", json.dumps(extra)] if extra else []
-    run = run_playbook("tests/playbooks/wiring.yml", *args, inventory=path)
+    run = run_playbook("tests/playbooks/wiring/wiring.yml", *args, inventory=path)
     assert run.rc == 0, run.failures() or run.stderr
     results = run.task_results("Show this host's wiring")[0]
     return {h: r["msg"] for h, r in run.data["plays"][0]["tasks"][0]["hosts"].items()} if results else {}
