@@ -155,3 +155,23 @@ def test_a_malformed_domain_is_refused(tmp_path, domain):
 def test_a_short_secret_is_refused(tmp_path):
     run = offline_run("site.yml", inventory_file(tmp_path, GROUPS), stack_backup_password="short")
     assert "The secret stack_backup_password is missing or shorter than 16 characters" in preflight_failure(run)
+
+
+def test_an_unreachable_host_stops_the_run_before_any_change(tmp_path):
+    # Every host answers on port 1 of loopback, which refuses connections.
+    path = inventory_file(
+        tmp_path,
+        GROUPS,
+        ansible_host="127.0.0.1",
+        ansible_port=1,
+        ansible_connection="ssh",
+        ansible_user="admin",
+        stack_db_password="x" * 32,
+        stack_app_secret_key="y" * 32,
+        stack_backup_password="z" * 32,
+    )
+    run = run_playbook("site.yml", inventory=path)
+    assert run.rc != 0
+    assert all(s["unreachable"] == 1 for s in run.data["stats"].values()), run.data["stats"]
+    # Nothing past the facts: no role's task ran, on any host.
+    assert not [name for name in run.task_names() if " : " in name], run.task_names()
