@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = sorted(p.name for p in (ROOT / "inventory").iterdir() if (p / "hosts.yml").exists())
@@ -66,6 +67,22 @@ def run_playbook(playbook, *args, inventory=None):
     cmd += list(args)
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     return PlaybookRun(proc)
+
+
+def write_inventory(directory, groups, hosts=None, **all_vars):
+    """An inventory file with the stack's groups ({group: [host, ...]}), host
+    variables ({host: {...}}) and variables for all, in `directory`."""
+    data = {
+        "all": {
+            "vars": {"stack_environment": "test", "stack_domain": "shop.example.com", **all_vars},
+            "children": {g: {"hosts": {h: None for h in members}} for g, members in groups.items()},
+        }
+    }
+    if hosts:
+        data["all"]["hosts"] = hosts
+    path = directory / "hosts.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from conftest import ENVIRONMENTS, ROOT, run_playbook
+from conftest import ENVIRONMENTS, ROOT, run_playbook, write_inventory
 
 REPORT = "Report the environment"
 # No host is contacted here: facts are skipped, so every host gets a
@@ -101,18 +101,6 @@ def test_preflight_names_a_missing_group(tmp_path):
     assert any("no group 'loadbalancers'" in msg for _, msg in run.failures()), run.failures()
 
 
-def inventory_file(tmp_path, groups, **all_vars):
-    data = {
-        "all": {
-            "vars": {"stack_environment": "test", "stack_domain": "shop.example.com", **all_vars},
-            "children": {g: {"hosts": {h: None for h in members}} for g, members in groups.items()},
-        }
-    }
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 GROUPS = {"loadbalancers": ["lb1"], "app": ["app1"], "db": ["db1"], "backup": ["bk1"]}
 
 
@@ -142,24 +130,24 @@ def test_a_missing_vault_is_named_before_any_change(env):
     ids=["two-databases", "no-app-host", "two-backup-hosts"],
 )
 def test_group_sizes_are_checked(tmp_path, groups, expected):
-    run = offline_run("site.yml", inventory_file(tmp_path, groups))
+    run = offline_run("site.yml", write_inventory(tmp_path, groups))
     assert expected in preflight_failure(run)
 
 
 @pytest.mark.parametrize("domain", ["localhost", "Shop.Example.com", "shop..example.com", "https://shop.example.com"])
 def test_a_malformed_domain_is_refused(tmp_path, domain):
-    run = offline_run("site.yml", inventory_file(tmp_path, GROUPS), stack_domain=domain)
+    run = offline_run("site.yml", write_inventory(tmp_path, GROUPS), stack_domain=domain)
     assert "stack_domain a lower-case DNS name" in preflight_failure(run)
 
 
 def test_a_short_secret_is_refused(tmp_path):
-    run = offline_run("site.yml", inventory_file(tmp_path, GROUPS), stack_backup_password="short")
+    run = offline_run("site.yml", write_inventory(tmp_path, GROUPS), stack_backup_password="short")
     assert "The secret stack_backup_password is missing or shorter than 16 characters" in preflight_failure(run)
 
 
 def test_an_unreachable_host_stops_the_run_before_any_change(tmp_path):
     # Every host answers on port 1 of loopback, which refuses connections.
-    path = inventory_file(
+    path = write_inventory(
         tmp_path,
         GROUPS,
         ansible_host="127.0.0.1",

@@ -5,9 +5,8 @@ for the five-host layout and for one host holding the whole stack."""
 import json
 
 import pytest
-import yaml
 
-from conftest import run_playbook
+from conftest import run_playbook, write_inventory
 
 SECRETS = {"stack_db_password": "p/ss+w0rd" * 3, "stack_app_secret_key": "k" * 32, "stack_backup_password": "b" * 32}
 ADDR = {"lb1": "10.0.0.2", "app1": "10.0.0.11", "app2": "10.0.0.12", "db1": "10.0.0.21", "bk1": "10.0.0.31"}
@@ -15,15 +14,9 @@ ADDR = {"lb1": "10.0.0.2", "app1": "10.0.0.11", "app2": "10.0.0.12", "db1": "10.
 
 def wiring(tmp_path, groups, extra=None, **all_vars):
     hosts = {h for members in groups.values() for h in members}
-    inventory = {
-        "all": {
-            "vars": {"stack_environment": "test", "stack_domain": "shop.example.com", **SECRETS, **all_vars},
-            "hosts": {h: {"stack_address": ADDR.get(h, "10.0.0.99")} for h in sorted(hosts)},
-            "children": {g: {"hosts": {h: None for h in members}} for g, members in groups.items()},
-        }
-    }
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(inventory))
+    path = write_inventory(
+        tmp_path, groups, hosts={h: {"stack_address": ADDR.get(h, "10.0.0.99")} for h in sorted(hosts)}, **SECRETS, **all_vars
+    )
     args = ["-e", json.dumps(extra)] if extra else []
     run = run_playbook("tests/playbooks/wiring/wiring.yml", *args, inventory=path)
     assert run.rc == 0, run.failures() or run.stderr
