@@ -87,3 +87,13 @@ def test_bad_nginx_site_fails_early(sites, expected):
 
 def test_status_port_clash_fails_early():
     check_failure(validate_role("nginx", nginx_status_port=443), "clashes with 80/443")
+
+
+def test_a_default_site_that_is_not_a_site_fails_early():
+    run = validate_role("nginx", nginx_sites=[site()], nginx_default_site="shop")
+    check_failure(run, "nginx_default_site 'shop' is not the name of a site in nginx_sites (pyweb)")
+
+
+def test_a_cached_location_without_a_location_fails_early():
+    run = validate_role("nginx", nginx_sites=[site(cached=[{"max_age": 60}])])
+    check_failure(run, "missing required arguments: location")
