@@ -16,7 +16,7 @@ export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help up down setup deps venv sslyze images lint yamllint ansible-lint pytest molecule test converge verify destroy clean
+.PHONY: help up down drills bench setup deps venv sslyze images lint yamllint ansible-lint pytest molecule test converge verify destroy clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,12 @@ up: deps venv ## Bring the whole stack up on local containers and print its URL
 
 down: venv ## Remove the local containers (make up brings them back)
 	ansible-playbook $(LOCAL) playbooks/local_down.yml
+
+drills: venv ## Drills on the local stack (make up first): deploy, host loss, reload, backup, bad inputs
+	python tests/drills/drills.py $(DRILLS)
+
+bench: deps venv ## Benchmarks: converge cost, serving through Nginx, scale (about 25 min; make up first)
+	python bench/bench.py $(BENCH)
 
 setup: deps venv sslyze ## Everything the tests need: packages, dockerd, images, venvs
 
@@ -68,7 +74,9 @@ pytest: venv ## Fast tests that need no container (variables, inventories)
 molecule: setup ## Every Molecule scenario (SCENARIOS="a b" for some)
 	bash scripts/molecule-all.sh $(SCENARIOS)
 
-test: setup lint pytest molecule ## Everything CI runs
+test: setup lint pytest molecule ## Everything CI runs: then the local stack (make up) and its drills
+	$(MAKE) up
+	$(MAKE) drills
 
 converge: setup ## Converge one scenario and keep it: make converge S=common
 	molecule converge -s $(S)

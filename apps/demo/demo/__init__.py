@@ -5,6 +5,7 @@ import socket
 from pathlib import Path
 
 from flask import Flask, abort, jsonify, request, send_from_directory
+from markupsafe import escape
 from werkzeug.utils import secure_filename
 
 from . import db
@@ -44,6 +45,14 @@ def create_app():
             '<link rel="stylesheet" href="/static/app.css">'
             f"<h1>pyweb demo</h1><p>Visits: {count}</p><p>Served by {host}, release {release}.</p>"
         )
+
+    # A dynamic page that needs no database: what the serving benchmarks
+    # (bench/bench.py) measure, so that the proxy's cost is not hidden behind
+    # PostgreSQL's.
+    @app.get("/hello")
+    def hello():
+        name = request.args.get("name", "world")[:64]
+        return f"<!doctype html><title>hello</title><p>Hello, {escape(name)}, from {host}.</p>"
 
     @app.get("/notes")
     def notes():

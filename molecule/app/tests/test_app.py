@@ -67,6 +67,28 @@ def test_service_is_enabled_and_runs_as_the_app_user_with_the_chosen_server(host
     assert not host.process.filter(user="root", comm="gunicorn") and not host.process.filter(user="root", comm="uwsgi")
 
 
+def test_reload_replaces_the_workers_and_keeps_the_master(host):
+    """systemctl reload (SIGHUP) is graceful: the master stays, its workers are
+    replaced, and the app answers throughout."""
+    service = host.service("demo.service")
+    master = service.systemd_properties["MainPID"]
+
+    def workers():
+        return {p.pid for p in host.process.filter(user="demo") if p.ppid == int(master)}
+
+    before = workers()
+    assert before
+    host.check_output("systemctl reload demo.service")
+    for _ in range(30):
+        after = workers()
+        if after and not after & before:
+            break
+        host.run("sleep 1")
+    assert service.systemd_properties["MainPID"] == master
+    assert after and not after & before
+    assert health(host)[0] == 200
+
+
 def test_database_page_counts_visits(host):
     _, first = get(host, "/")
     _, second = get(host, "/")

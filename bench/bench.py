@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Benchmarks, side by side in one run on one machine; ratios against targets.
+
+P1 converge: a fresh site.yml on the local layout (its own containers, named
+   pyweb-bench-*, on their own network) against the floor: the same Debian
+   packages with one apt-get per host and the app's pip install, on identical
+   fresh containers, all hosts at once. Then an unchanged re-run.
+P2 serving (on the local stack from `make up`): wrk on the load balancer
+   against the demo app's dynamic page through Nginx over HTTPS with
+   keep-alive, and against the app hosts' Gunicorn directly, same connection
+   count and workers; a static file through Nginx; Gunicorn against uWSGI on
+   the same page (app2 switched to uWSGI for the measurement, then back).
+P3 scale: fresh converge with 1 app host and with 4.
+tuning: unchanged re-runs of the local stack with pipelining on and off,
+   forks 20 and 5.
+
+Figures are printed and written to bench/results/bench.json.
+
+    make bench                 # all (about 25 minutes)
+    make bench BENCH="p2"      # some
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+WORK = ROOT / ".cache" / "bench"
+LOCAL = ROOT / "inventory" / "local"
+LB, APPS = "pyweb-lb1", ["pyweb-app1", "pyweb-app2"]
+DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = 16
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(cmd, check=True, timeout=3600, env=None):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env=dict(os.environ, **(env or {})))
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def dexec(container, script, check=True):
+    return run(["docker", "exec", container, "sh", "-c", script], check=check).stdout
+
+
+def playbook(inventory, name, *args, logname):
+    started = time.monotonic()
+    proc = run(["ansible-playbook", "-i", str(inventory), str(ROOT / name), *args], check=False,
+               env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "8"})
+    (RESULTS / "logs").mkdir(parents=True, exist_ok=True)
+    (RESULTS / "logs" / f"{logname}.log").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed, see bench/results/logs/{logname}.log:\n{proc.stdout[-3000:]}")
+    recap = re.findall(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=\d+\s+skipped=(\d+)",
+                       proc.stdout, re.M)
+    # profile_tasks' summary: the slowest tasks, "name ---- 12.34s".
+    slowest = re.findall(r"^(.+?) -{3,} (\d+\.\d+)s$", proc.stdout.split("PLAY RECAP")[-1], re.M)
+    return {
+        "seconds": round(time.monotonic() - started, 1),
+        "changed": sum(int(c) for _, _, c, _ in recap),
+        "task_results": sum(int(o) + int(s) for _, o, _, s in recap),
+        "slowest_tasks": {name.strip(): float(secs) for name, secs in slowest},
+    }
+
+
+def ratio(a, b):
+    return round(a / b, 3) if b else None
+
+
+# -- P1 and P3: converge -------------------------------------------------------
+
+
+def bench_inventory(apps):
+    """The local layout with `apps` app hosts, as containers of its own."""
+    d = WORK / f"apps-{apps}"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    data = yaml.safe_load((LOCAL / "hosts.yml").read_text())
+    data["all"]["vars"]["local_network"] = "pyweb-bench"
+    children = data["all"]["children"]
+    renamed = {}
+    for group, body in children.items():
+        hosts = list(body["hosts"])
+        if group == "app":
+            hosts = [f"pyweb-app{i}" for i in range(1, apps + 1)]
+        body["hosts"] = {h.replace("pyweb-", "pyweb-bench-"): None for h in hosts}
+        renamed.update({h: h.replace("pyweb-", "pyweb-bench-") for h in hosts})
+    (d / "hosts.yml").write_text(yaml.safe_dump(data))
+    os.symlink(LOCAL / "group_vars", d / "group_vars")
+    return d, list(renamed.values()), data
+
+
+def fresh_containers(inventory, tag):
+    playbook(inventory, "playbooks/local_down.yml", logname=f"{tag}-down")
+    playbook(inventory, "playbooks/local_up.yml", logname=f"{tag}-up")
+
+
+def converge(apps, rerun=False):
+    inventory, hosts, _ = bench_inventory(apps)
+    log(f"converge: {apps} app host(s), fresh containers")
+    fresh_containers(inventory, f"apps{apps}")
+    fresh = playbook(inventory, "site.yml", logname=f"apps{apps}-site-fresh")
+    log(f"converge: {apps} app host(s): fresh site.yml {fresh['seconds']} s")
+    out = {"hosts": len(hosts), "fresh": fresh}
+    if rerun:
+        again = playbook(inventory, "site.yml", logname=f"apps{apps}-site-again")
+        log(f"converge: unchanged re-run {again['seconds']} s, {again['changed']} changed")
+        out["rerun"] = again
+        out["packages"] = installed_packages(hosts)
+    playbook(inventory, "playbooks/local_down.yml", logname=f"apps{apps}-down")
+    return out, inventory, hosts
+
+
+def installed_packages(hosts):
+    """What the converge installed on each host: its manually installed
+    packages minus the base image's."""
+    base = set(run(["docker", "run", "--rm", "--entrypoint", "apt-mark", "local/debian12-systemd:latest",
+                    "showmanual"]).stdout.split())
+    return {h: sorted(set(dexec(h, "apt-mark showmanual").split()) - base) for h in hosts}
+
+
+def floor(inventory, hosts, packages):
+    """The same packages with plain apt-get (one transaction per host) and the
+    app's pip install, on fresh containers, every host at once."""
+    fresh_containers(inventory, "floor")
+    reqs = (ROOT / "apps" / "demo" / "requirements.txt").read_text()
+    gunicorn = re.search(r"gunicorn==[\d.]+", (ROOT / "group_vars" / "all" / "app.yml").read_text()).group(0)
+
+    def one(host):
+        started = time.monotonic()
+        dexec(host, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                    "--no-install-recommends " + " ".join(packages[host]) + " >/dev/null")
+        if "-app" in host:
+            dexec(host, f"cat > /tmp/req.txt <<'EOF'\n{reqs}\nEOF\n"
+                        f"python3 -m venv /tmp/venv && /tmp/venv/bin/pip install -q -r /tmp/req.txt {gunicorn}")
+        return time.monotonic() - started
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(len(hosts)) as pool:
+        per_host = dict(zip(hosts, pool.map(one, hosts)))
+    total = round(time.monotonic() - started, 1)
+    playbook(inventory, "playbooks/local_down.yml", logname="floor-down")
+    return {"seconds": total, "per_host": {h: round(s, 1) for h, s in per_host.items()}}
+
+
+def bench_p1():
+    result, inventory, hosts = converge(2, rerun=True)
+    log("floor: plain apt-get and pip on fresh containers")
+    result["floor"] = floor(inventory, hosts, result["packages"])
+    fresh, again, flo = result["fresh"]["seconds"], result["rerun"]["seconds"], result["floor"]["seconds"]
+    result["fresh_over_floor"] = ratio(fresh, flo)
+    result["rerun_over_fresh"] = ratio(again, fresh)
+    result["targets"] = {"fresh_over_floor": "<= 1.5", "rerun_over_fresh": "<= 0.15", "rerun_changed": "0"}
+    result["met"] = {"fresh_over_floor": result["fresh_over_floor"] <= 1.5,
+                     "rerun_over_fresh": result["rerun_over_fresh"] <= 0.15,
+                     "rerun_changed": result["rerun"]["changed"] == 0}
+    return result
+
+
+def bench_p3():
+    one, _, _ = converge(1)
+    four, _, _ = converge(4)
+    r = ratio(four["fresh"]["seconds"], one["fresh"]["seconds"])
+    return {"one_app_host": one, "four_app_hosts": four, "four_over_one": r,
+            "targets": {"four_over_one": "<= 1.5"}, "met": {"four_over_one": r <= 1.5}}
+
+
+# -- P2: serving ----------------------------------------------------------------
+
+
+def wrk(url, connections, host_header=None):
+    """wrk on the load balancer, one thread (the client shares the cores)."""
+    header = f"-H 'Host: {host_header}'" if host_header else ""
+    out = dexec(LB, f"wrk -t1 -c{connections} -d{DURATION}s --latency {header} '{url}'")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    bad = (int(errors.group(1)) if errors else 0) + (sum(map(int, sock.groups())) if sock else 0)
+    return {"rps": rps, "p99_ms": round(float(p99.group(1)) * scale, 2), "errors": bad}
+
+
+def together(jobs):
+    """Several wrk runs at once (one per app host); summed rate, worst p99."""
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        parts = list(pool.map(lambda args: wrk(*args), jobs))
+    return {"rps": round(sum(p["rps"] for p in parts), 1), "p99_ms": max(p["p99_ms"] for p in parts),
+            "errors": sum(p["errors"] for p in parts), "parts": parts}
+
+
+def median_of(runs):
+    return {"rps": statistics.median(r["rps"] for r in runs), "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "errors": sum(r["errors"] for r in runs), "runs": runs}
+
+
+def address(container):
+    return dexec(container, "hostname -I").split()[0]
+
+
+def bench_p2(rounds=3):
+    for c in [LB, *APPS]:
+        if run(["docker", "inspect", "-f", "{{.State.Running}}", c], check=False).stdout.strip() != "true":
+            sys.exit("P2 measures the local stack: run `make up` first.")
+    dexec(LB, "command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)")
+    apps = {a: address(a) for a in APPS}
+    port = 8000
+    page = "/hello"
+    nginx_url = f"https://127.0.0.1{page}"
+    direct = [(f"http://{ip}:{port}{page}", CONNECTIONS // len(apps)) for ip in apps.values()]
+    workers = dexec(APPS[0], "grep -E '^workers' /etc/pyweb/demo/gunicorn.conf").strip()
+    # Warm up (connections, caches), then alternate so drift hits both alike.
+    wrk(nginx_url, CONNECTIONS)
+    via, straight = [], []
+    for i in range(rounds):
+        log(f"serving: round {i + 1} of {rounds}: through Nginx, then Gunicorn directly")
+        via.append(wrk(nginx_url, CONNECTIONS))
+        straight.append(together(direct))
+    via, straight = median_of(via), median_of(straight)
+    static = median_of([wrk("https://127.0.0.1/static/app.css", CONNECTIONS) for _ in range(rounds)])
+    result = {
+        "page": page, "connections": CONNECTIONS, "seconds_per_run": DURATION, "rounds": rounds,
+        "app_hosts": len(apps), "gunicorn": workers,
+        "nginx_https_keepalive": via, "gunicorn_direct": straight, "static_via_nginx": static,
+        "nginx_over_direct": ratio(via["rps"], straight["rps"]),
+        "static_over_dynamic": ratio(static["rps"], via["rps"]),
+    }
+    log(f"serving: Nginx/direct {result['nginx_over_direct']}, static/dynamic {result['static_over_dynamic']}")
+
+    log("serving: Gunicorn (app1) against uWSGI (app2 switched for the measurement)")
+    app2 = "pyweb-app2"
+    playbook(LOCAL, "playbooks/app.yml", "--limit", app2, "-e", "stack_app_server=uwsgi", logname="p2-uwsgi-on")
+    try:
+        g, u = [], []
+        for _ in range(rounds):
+            g.append(wrk(f"http://{apps['pyweb-app1']}:{port}{page}", CONNECTIONS // 2))
+            u.append(wrk(f"http://{apps[app2]}:{port}{page}", CONNECTIONS // 2))
+    finally:
+        playbook(LOCAL, "playbooks/app.yml", "--limit", app2, logname="p2-uwsgi-off")
+    g, u = median_of(g), median_of(u)
+    result.update({"gunicorn_one_host": g, "uwsgi_one_host": u, "uwsgi_over_gunicorn": ratio(u["rps"], g["rps"])})
+    result["targets"] = {"nginx_over_direct": ">= 0.95", "static_over_dynamic": ">= 10"}
+    result["met"] = {"nginx_over_direct": result["nginx_over_direct"] >= 0.95,
+                     "static_over_dynamic": result["static_over_dynamic"] >= 10,
+                     "no_errors": via["errors"] + straight["errors"] + static["errors"] == 0}
+    return result
+
+
+def bench_tuning():
+    """What Ansible's settings are worth on an unchanged re-run of the local
+    stack: pipelining (on in ansible.cfg) against off, forks 20 against 5."""
+    runs = {}
+    for label, env in (("as configured", {}), ("pipelining off", {"ANSIBLE_PIPELINING": "False"}),
+                       ("forks 5", {"ANSIBLE_FORKS": "5"})):
+        started = time.monotonic()
+        proc = run(["ansible-playbook", "-i", str(LOCAL), str(ROOT / "site.yml")], check=False, env=env)
+        runs[label] = {"seconds": round(time.monotonic() - started, 1), "rc": proc.returncode,
+                       "changed": sum(map(int, re.findall(r"changed=(\d+)", proc.stdout)))}
+        log(f"tuning: re-run, {label}: {runs[label]['seconds']} s")
+    # The cost of one task: a no-op module on every host, and a bare docker exec.
+    pings = []
+    for _ in range(3):
+        started = time.monotonic()
+        run(["ansible", "all", "-i", str(LOCAL), "-m", "ansible.builtin.ping"])
+        pings.append(time.monotonic() - started)
+    started = time.monotonic()
+    for _ in range(10):
+        run(["docker", "exec", APPS[0], "true"])
+    execs = (time.monotonic() - started) / 10
+    base = runs["as configured"]["seconds"]
+    return {"one_noop_task_on_every_host_s": round(statistics.median(pings), 2),
+            "one_docker_exec_s": round(execs, 3), "reruns": runs, "pipelining_off_over_on": ratio(runs["pipelining off"]["seconds"], base),
+            "forks5_over_forks20": ratio(runs["forks 5"]["seconds"], base), "targets": {}, "met": {}}
+
+
+BENCHES = {"p2": bench_p2, "p1": bench_p1, "p3": bench_p3, "tuning": bench_tuning}
+
+
+def machine():
+    mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "?")
+    return f"{platform.node()}: {os.cpu_count()} cores ({cpu}), {mem} GiB, {platform.platform()}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("benches", nargs="*", choices=[*BENCHES, []])
+    parser.add_argument("--output", default=str(RESULTS / "bench.json"))
+    opts = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = Path(opts.output)
+    report = json.loads(out.read_text()) if out.exists() else {}
+    report.update({"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine()})
+    for name in opts.benches or list(BENCHES):
+        started = time.monotonic()
+        report[name] = BENCHES[name]()
+        report[name]["bench_seconds"] = round(time.monotonic() - started, 1)
+        out.write_text(json.dumps(report, indent=1))
+        log(f"{name}: targets {report[name]['targets']}, met {report[name]['met']}")
+        for key, value in report[name].items():
+            if key not in ("packages",):
+                print(f"    {key}: {json.dumps(value)}", flush=True)
+    log(f"figures written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

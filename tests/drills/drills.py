@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""Drills on the local stack (`make up` first): zero-downtime deploy and
+rollback, losing an app host, reloading and restarting the app server on
+every host in turn, backup and restore, and a catalogue of bad inputs.
+
+Load goes only to the load balancer's port published on 127.0.0.1, bounded
+in requests and time (tests/drills/load.py). Each drill prints its figures
+next to its target and all of them go to tests/drills/results/drills.json.
+The exit status is 1 when a drill misses its target.
+
+    make drills                      # all of them
+    make drills DRILLS="deploy loss" # some
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "molecule" / "shared"))
+import web  # noqa: E402
+from load import Load  # noqa: E402
+
+INVENTORY = ROOT / "inventory" / "local"
+RESULTS = HERE / "results"
+WORK = RESULTS / "work"
+PORT, NAME = 8443, "pyweb.localhost"
+LB, DB = "pyweb-lb1", "pyweb-db1"
+APPS = ["pyweb-app1", "pyweb-app2"]
+ALL = [LB, *APPS, DB, "pyweb-backup1"]
+MEDIA = "/srv/demo/shared/media"
+CA = RESULTS / "ca.pem"
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def log(msg):
+    print(f"[drills {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(cmd, timeout=1200, check=False):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def sh(container, script, check=True):
+    return run(["docker", "exec", container, "sh", "-c", script], timeout=120, check=check).stdout.strip()
+
+
+def playbook(name, *args, inventory=INVENTORY, logname=None):
+    """One of the project's playbooks; its output goes to results/logs/."""
+    started = time.monotonic()
+    proc = run(["ansible-playbook", "-i", str(inventory), str(ROOT / name), *args])
+    logs = RESULTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"{logname or Path(name).stem}.log").write_text(proc.stdout + proc.stderr)
+    proc.seconds = round(time.monotonic() - started, 1)
+    return proc
+
+
+def said(proc):
+    return " ".join((proc.stdout + proc.stderr).split())
+
+
+def get(path, **kw):
+    return web.request(PORT, path, NAME, cafile=str(CA), **kw)
+
+
+def live_release(app):
+    return sh(app, "basename $(readlink /srv/demo/current)")
+
+
+def load(**kw):
+    return Load(port=PORT, name=NAME, cafile=str(CA), **kw)
+
+
+def new_release_source(tag, broken=False):
+    """A copy of the demo app that differs from the live one (so it is a new
+    release); `broken` makes its health check fail."""
+    src = WORK / f"release-{tag}-{uuid.uuid4().hex[:6]}"
+    shutil.copytree(ROOT / "apps" / "demo", src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (src / "demo" / "DRILL").write_text(f"{tag} {time.time()}\n")
+    if broken:
+        init = src / "demo" / "__init__.py"
+        init.write_text(init.read_text().replace(
+            'return jsonify(status="ok", release=release, host=host)',
+            'return jsonify(status="broken on purpose", release=release, host=host), 503'))
+    return src
+
+
+def check_stack():
+    missing = [c for c in ALL if run(["docker", "inspect", "-f", "{{.State.Running}}", c]).stdout.strip() != "true"]
+    if missing:
+        sys.exit(f"The local stack is not up ({', '.join(missing)} not running): run `make up` first.")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    CA.write_text(sh(LB, "cat /etc/ssl/pyweb/pyweb/chain.pem"))
+    status, _, _ = get("/healthz")
+    if status != 200:
+        sys.exit(f"https://127.0.0.1:{PORT}/healthz answers {status}: run `make up` first.")
+
+
+def under_load(action, settle=3.0, **kw):
+    """Run action() while the load runs; return (load, action's result, (start, end))."""
+    lo = load(**kw).start()
+    time.sleep(settle)
+    t1 = lo.now()
+    result = action(lo)
+    t2 = lo.now()
+    time.sleep(settle)
+    lo.stop()
+    return lo, result, (round(t1, 2), round(t2, 2))
+
+
+def verdict(figures, ok):
+    figures["passed"] = bool(ok)
+    return figures
+
+
+# -- drills -------------------------------------------------------------------
+
+
+def drill_deploy():
+    """A new release rolled across the app hosts under load, then rolled back."""
+    before = {a: live_release(a) for a in APPS}
+    src = new_release_source("deploy")
+    lo, proc, (t1, t2) = under_load(lambda lo: playbook("playbooks/deploy.yml", "-e", f"app_source_path={src}"))
+    after = {a: live_release(a) for a in APPS}
+    new = set(after.values())
+    tail = Load.summary(lo.window(t2 + 1))
+    deploy = {
+        "deploy_seconds": proc.seconds, "deploy_rc": proc.returncode, **Load.summary(lo.samples),
+        "releases_before": before, "releases_after": after, "releases_answering_at_the_end": tail["by_release"],
+        "stale_keepalive_retries": lo.stale_retries, "deploy_window_s": [t1, t2],
+    }
+    lo2, proc2, (t3, t4) = under_load(lambda lo: playbook("playbooks/rollback.yml"))
+    back = {a: live_release(a) for a in APPS}
+    rollback = {"rollback_seconds": proc2.seconds, "rollback_rc": proc2.returncode, **Load.summary(lo2.samples),
+                "releases_after": back, "stale_keepalive_retries": lo2.stale_retries}
+    ok = (proc.returncode == 0 and deploy["failed"] == 0 and len(new) == 1 and new != set(before.values())
+          and set(tail["by_release"]) == new and proc2.returncode == 0 and rollback["failed"] == 0 and back == before)
+    return verdict({"target": "0 failed requests during the deploy and the rollback; the new release answers at the end",
+                    "deploy": deploy, "rollback": rollback}, ok)
+
+
+def drill_loss(mode="stop", victim="pyweb-app2", first=5.0, down_for=15.0):
+    """An app host is stopped (systemd shuts it down) under load, then comes back."""
+    def lose(lo):
+        t_stop = lo.now()
+        run(["docker", mode, victim], check=True)
+        gone = lo.now()
+        time.sleep(down_for)
+        t_start = lo.now()
+        run(["docker", "start", victim], check=True)
+        back = None
+        while lo.now() - t_start < 180:
+            if any(s.host == victim for s in lo.window(t_start)):
+                back = min(s.t for s in lo.window(t_start) if s.host == victim)
+                break
+            time.sleep(0.5)
+        time.sleep(3)
+        return t_stop, gone, t_start, back
+
+    lo, (t_stop, gone, t_start, back), _ = under_load(lose)
+    figures = {
+        "how": f"docker {mode} {victim}",
+        "docker_stop_seconds": round(gone - t_stop, 1),
+        "first_seconds": first,
+        "in_first_seconds": Load.summary(lo.window(t_stop, t_stop + first)),
+        "after_first_seconds_while_down": Load.summary(lo.window(t_stop + first, t_start)),
+        "while_coming_back": Load.summary(lo.window(t_start)),
+        "back_in_pool_after_start_s": round(back - t_start, 1) if back else None,
+        "total": Load.summary(lo.samples),
+    }
+    ok = (figures["after_first_seconds_while_down"]["failed"] == 0 and figures["while_coming_back"]["failed"] == 0
+          and back is not None)
+    return verdict({"target": f"0 failed requests after the first {first:g} s and while the host returns; "
+                              "the host back in the pool", **figures}, ok)
+
+
+def drill_loss_kill():
+    """An app host is killed (no shutdown at all) under load, then comes back."""
+    return drill_loss(mode="kill")
+
+
+def drill_reload():
+    """Graceful reload (SIGHUP), then restart, of the app server on every app host in turn."""
+    out = {}
+    for how in ("reloaded", "restarted"):
+        lo, proc, _ = under_load(lambda lo, how=how: playbook(
+            "playbooks/app_restart.yml", "-e", f"app_restart_state={how}", logname=f"app_restart-{how}"))
+        out[how] = {"seconds": proc.seconds, "rc": proc.returncode, **Load.summary(lo.samples),
+                    "stale_keepalive_retries": lo.stale_retries}
+    ok = all(v["rc"] == 0 and v["failed"] == 0 for v in out.values())
+    return verdict({"target": "0 failed requests", **out}, ok)
+
+
+def psql(sql):
+    return sh(DB, f'runuser -u postgres -- psql -d demo -tAc "{sql}"')
+
+
+def drill_backup():
+    """A note and an upload through the site, backup.yml, both lost, restore.yml."""
+    text = f"drill-{uuid.uuid4().hex}"
+    get("/notes", method="POST", headers={"Content-Type": "application/json"}, body=json.dumps({"body": text}))
+    data = os.urandom(64 * 1024)
+    name = f"drill-{uuid.uuid4().hex}.bin"
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    get("/upload", method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}, body=body)
+    holder = next(a for a in APPS if sh(a, f"test -f {MEDIA}/{name} && echo yes", check=False) == "yes")
+    rows = "SELECT count(*) || ':' || md5(string_agg(id || body, ',' ORDER BY id)) FROM notes"
+    rows_before = psql(rows)
+    file_sum = sh(holder, f"sha256sum {MEDIA}/{name} | cut -d' ' -f1")
+
+    backup = playbook("playbooks/backup.yml")
+    psql(f"DELETE FROM notes WHERE body = '{text}'")
+    sh(holder, f"rm {MEDIA}/{name}")
+    lost = psql(f"SELECT count(*) FROM notes WHERE body = '{text}'")
+    refused = playbook("playbooks/restore.yml", "--limit", f"{DB},{holder}", logname="restore-refused")
+    restore = playbook("playbooks/restore.yml", "--limit", f"{DB},{holder}", "-e", "backup_restore_force=true")
+    rows_after = psql(rows)
+    file_after = sh(holder, f"sha256sum {MEDIA}/{name} 2>/dev/null | cut -d' ' -f1", check=False)
+    status, _, served = get(f"/media/{name}")
+    figures = {
+        "backup_seconds": backup.seconds, "restore_seconds": restore.seconds,
+        "lost_before_restore": lost == "0", "restore_without_force_refused": refused.returncode != 0
+        and "backup_restore_force=true" in said(refused),
+        "rows_equal": rows_after == rows_before, "file_equal": file_after == file_sum,
+        "served_after_restore": status == 200 and served == data,
+    }
+    ok = backup.returncode == 0 and restore.returncode == 0 and all(
+        figures[k] for k in ("lost_before_restore", "restore_without_force_refused", "rows_equal", "file_equal",
+                             "served_after_restore"))
+    return verdict({"target": "rows and files byte-equal after the restore", **figures}, ok)
+
+
+# -- bad inputs ----------------------------------------------------------------
+
+
+def snapshot():
+    """What a run could change: each host's /etc, firewall ruleset, live
+    release and the main PIDs of its services (a restart changes them)."""
+    state = {}
+    script = ("tar -C / --exclude=etc/hosts --exclude=etc/hostname --exclude=etc/resolv.conf -cf - etc 2>/dev/null"
+              " | sha256sum | cut -c1-16; nft -s list ruleset 2>/dev/null | sha256sum | cut -c1-16;"
+              " readlink /srv/demo/current 2>/dev/null || echo -;"
+              " for s in nginx demo postgresql@15-main; do systemctl show -p MainPID --value $s 2>/dev/null; done")
+    for c in ALL:
+        etc, nft, current, *pids = sh(c, script).split("\n")
+        state[c] = {"etc": etc, "nftables": nft, "release": current, "pids": pids}
+    return state
+
+
+def variant_inventory(tag, edit):
+    """A copy of the local inventory changed by edit(data), sharing its
+    group_vars and generated secrets."""
+    d = WORK / f"inventory-{tag}"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    data = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+    edit(data)
+    (d / "hosts.yml").write_text(yaml.safe_dump(data))
+    os.symlink(INVENTORY / "group_vars", d / "group_vars")
+    os.symlink(INVENTORY / ".secrets", d / ".secrets")
+    return d
+
+
+def groups_of(data):
+    return data["all"]["children"]
+
+
+def empty_db(data):
+    groups_of(data)["db"]["hosts"] = {}
+
+
+def two_dbs(data):
+    groups_of(data)["db"]["hosts"]["pyweb-app2"] = None
+
+
+def ghost_host(data):
+    groups_of(data)["app"]["hosts"]["pyweb-ghost"] = None
+
+
+def no_group(data):
+    del groups_of(data)["backup"]
+
+
+def bad_address(data):
+    groups_of(data)["app"]["hosts"]["pyweb-app2"] = {"stack_address": "10.0.0.300"}
+
+
+SITE = "site.yml"
+# name, playbook, extra arguments, inventory edit, what the message must say
+CATALOGUE = [
+    ("wrong type (a word for an int)", SITE, ["-e", "nginx_worker_connections=lots"], None,
+     "nginx_worker_connections"),
+    ("wrong type (a word for a timeout)", SITE, ["-e", "app_server_timeout=soon"], None, "app_server_timeout"),
+    ("unknown app server", SITE, ["-e", "stack_app_server=waitress"], None,
+     "app_server_type must be one of: gunicorn, uwsgi, got: waitress"),
+    ("unknown TLS mode", SITE, ["-e", "stack_tls_mode=letsencrypt"], None, "letsencrypt"),
+    ("missing secret", SITE, ["-e", "stack_db_password="], None,
+     "The secret stack_db_password is missing or shorter than 16 characters"),
+    ("short secret", SITE, ["-e", "stack_app_secret_key=short"], None, "The secret stack_app_secret_key"),
+    ("malformed domain", SITE, ["-e", "stack_domain=shop..example"], None, "stack_domain a lower-case DNS name"),
+    ("malformed environment name", SITE, ["-e", "stack_environment=Local!"], None, "must be short lower-case names"),
+    ("missing group", SITE, [], no_group, "The inventory has no group 'backup'"),
+    ("empty group", SITE, [], empty_db, "The group 'db' holds 0 host(s)"),
+    ("two database hosts", SITE, [], two_dbs, "The group 'db' holds 2 host(s)"),
+    ("malformed host address", SITE, [], bad_address, "'10.0.0.300', which is not an IP address"),
+    ("unreachable host", SITE, [], ghost_host, "pyweb-ghost"),
+    ("port clash", SITE, ["-e", "stack_app_port=22"], None, "ssh and app-server on port 22"),
+    ("unknown restart state", "playbooks/app_restart.yml", ["-e", "app_restart_state=bounced"], None,
+     "app_restart_state"),
+    ("a release that fails its health check", "playbooks/deploy.yml", [], "broken-release",
+     "failed its health check on pyweb-app1"),
+]
+
+
+def drill_bad_inputs():
+    """Bad inputs: each refused with a message naming it, nothing changed on the hosts."""
+    before = snapshot()
+    served_before = get("/healthz")[0]
+    cases = []
+    for i, (name, book, args, edit, expect) in enumerate(CATALOGUE, 1):
+        inventory, allowed = INVENTORY, set()
+        if edit == "broken-release":
+            args = ["-e", f"app_source_path={new_release_source('broken', broken=True)}"]
+            # The host that tried the release restarted its app server twice
+            # (onto it, and back): its PID may change, nothing else may.
+            allowed = {("pyweb-app1", "pids")}
+        elif edit:
+            inventory = variant_inventory(i, edit)
+        proc = playbook(book, *args, inventory=inventory, logname=f"bad-input-{i:02d}")
+        text = said(proc)
+        after = snapshot()
+        changed = sorted(f"{h}:{k}" for h in before for k in before[h]
+                         if before[h][k] != after[h][k] and (h, k) not in allowed)
+        status, headers, _ = get("/")
+        releases = {a: live_release(a) for a in APPS}
+        case = {
+            "case": name, "playbook": book, "args": args, "rc": proc.returncode, "seconds": proc.seconds,
+            "message_found": expect in text, "expected": expect, "changed_on_hosts": changed,
+            "still_serving": status == 200 and releases == {a: before[a]["release"].rsplit("/", 1)[1] for a in APPS},
+        }
+        case["passed"] = proc.returncode != 0 and case["message_found"] and not changed and case["still_serving"]
+        cases.append(case)
+        log(f"  bad input {i:2d} {'ok  ' if case['passed'] else 'FAIL'} {name} ({proc.seconds} s)"
+            + ("" if case["message_found"] else f" - message not found: {expect!r}")
+            + (f" - changed: {changed}" if changed else ""))
+    ok = served_before == 200 and len(cases) >= 12 and all(c["passed"] for c in cases)
+    return verdict({"target": "each fails naming the problem; nothing changes on the hosts; the live release serves",
+                    "cases": cases, "count": len(cases), "passed_count": sum(c["passed"] for c in cases)}, ok)
+
+
+DRILLS = {
+    "deploy": drill_deploy,
+    "loss": drill_loss,
+    "kill": drill_loss_kill,
+    "reload": drill_reload,
+    "backup": drill_backup,
+    "bad-inputs": drill_bad_inputs,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("drills", nargs="*", choices=[*DRILLS, []], help="which drills (all by default)")
+    parser.add_argument("--output", default=str(RESULTS / "drills.json"))
+    opts = parser.parse_args()
+    chosen = opts.drills or list(DRILLS)
+    check_stack()
+    report = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(), "drills": {}}
+    for name in chosen:
+        log(f"{name}: {DRILLS[name].__doc__.strip().splitlines()[0]}")
+        started = time.monotonic()
+        result = DRILLS[name]()
+        result["seconds"] = round(time.monotonic() - started, 1)
+        report["drills"][name] = result
+        log(f"{name}: {'PASSED' if result['passed'] else 'MISSED ITS TARGET'} ({result['seconds']} s)")
+        for key, value in result.items():
+            if key != "cases":
+                print(f"    {key}: {json.dumps(value)}", flush=True)
+    Path(opts.output).write_text(json.dumps(report, indent=1))
+    log(f"figures written to {opts.output}")
+    missed = [n for n, r in report["drills"].items() if not r["passed"]]
+    if missed:
+        log(f"missed their target: {', '.join(missed)}")
+        return 1
+    return 0
+
+
+def machine():
+    cpus = os.cpu_count()
+    mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+    return f"{platform.node()}: {cpus} cores, {mem} GiB, {platform.platform()}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

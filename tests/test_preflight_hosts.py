@@ -1,0 +1,61 @@
+"""The preflight checks that need every host's facts: addresses, port
+clashes, and every role's variables as each host sees them.
+
+The inventory's hosts are this machine over the local connection (facts only:
+playbooks/preflight.yml runs no role), each with its own stack_address."""
+
+import json
+import sys
+
+import pytest
+from conftest import check_failure, run_playbook, write_inventory
+
+HOSTS = {"lb1": "10.9.0.10", "app1": "10.9.0.21", "app2": "10.9.0.22", "db1": "10.9.0.30", "bk1": "10.9.0.40"}
+GROUPS = {"loadbalancers": ["lb1"], "app": ["app1", "app2"], "db": ["db1"], "backup": ["bk1"]}
+SECRETS = {s: "s" * 24 for s in ("stack_db_password", "stack_app_secret_key", "stack_backup_password")}
+
+
+def preflight(tmp_path, host_vars=None, groups=GROUPS, **extra):
+    hosts = {h: {"ansible_connection": "local", "stack_address": a, **(host_vars or {}).get(h, {})}
+             for h, a in HOSTS.items()}
+    inventory = write_inventory(tmp_path, groups, hosts=hosts, ansible_python_interpreter=sys.executable)
+    return run_playbook("playbooks/preflight.yml", "-e", json.dumps({**SECRETS, **extra}), inventory=inventory)
+
+
+def test_a_sound_inventory_passes(tmp_path):
+    run = preflight(tmp_path)
+    assert run.rc == 0, run.failures() or run.stderr
+    # Every role's variables were checked on every host.
+    checked = run.task_results("Check every role's variables")
+    assert len(checked) == len(HOSTS)
+    assert all(len(r["results"]) == 9 and not r.get("failed") for r in checked)
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ({"nginx_worker_connections": "lots"}, "nginx_worker_connections"),
+        ({"stack_app_server": "waitress"}, "app_server_type must be one of: gunicorn, uwsgi, got: waitress"),
+        ({"stack_tls_mode": "letsencrypt"}, "tls_mode must be one of"),
+        ({"backup_keep_daily": "many"}, "backup_keep_daily"),
+        ({"stack_app_port": 22}, "would have two services on one port: ssh and app-server on port 22"),
+    ],
+    ids=["wrong-type", "unknown-app-server", "unknown-tls-mode", "wrong-type-backup", "port-clash"],
+)
+def test_bad_values_stop_the_run_before_any_role(tmp_path, extra, expected):
+    check_failure(preflight(tmp_path, **extra), expected)
+
+
+def test_a_port_clash_is_a_clash_only_on_a_host_holding_both(tmp_path):
+    # PostgreSQL on 443 is fine on its own host...
+    run = preflight(tmp_path, postgresql_port=443)
+    assert run.rc == 0, run.failures() or run.stderr
+    # ...not on a host that is also the load balancer.
+    shared = {**GROUPS, "db": ["lb1"]}
+    check_failure(preflight(tmp_path, groups=shared, postgresql_port=443),
+                  "lb1 would have two services on one port: postgresql and https on port 443")
+
+
+def test_an_address_that_is_not_an_ip_is_named(tmp_path):
+    check_failure(preflight(tmp_path, host_vars={"app2": {"stack_address": "10.9.0.300"}}),
+                  "app2 has the address '10.9.0.300', which is not an IP address")
