@@ -59,3 +59,17 @@ def test_a_port_clash_is_a_clash_only_on_a_host_holding_both(tmp_path):
 def test_an_address_that_is_not_an_ip_is_named(tmp_path):
     check_failure(preflight(tmp_path, host_vars={"app2": {"stack_address": "10.9.0.300"}}),
                   "app2 has the address '10.9.0.300', which is not an IP address")
+
+
+def test_a_value_that_refers_to_an_undefined_variable_is_left_to_its_role(tmp_path):
+    # An inventory without the app's secret (a backup-only test layout, say):
+    # app_secrets cannot be resolved, so it is not checked here, and the rest is.
+    partial = {"stack_db_password": "d" * 24, "stack_backup_password": "b" * 24,
+               "stack_required_secrets": ["stack_db_password", "stack_backup_password"]}
+    hosts = {h: {"ansible_connection": "local", "stack_address": a} for h, a in HOSTS.items()}
+    inventory = write_inventory(tmp_path, GROUPS, hosts=hosts, ansible_python_interpreter=sys.executable)
+    run = run_playbook("playbooks/preflight.yml", "-e", json.dumps(partial), inventory=inventory)
+    assert run.rc == 0, run.failures() or run.stderr
+    bad = run_playbook("playbooks/preflight.yml", "-e", json.dumps({**partial, "nginx_worker_connections": "lots"}),
+                       inventory=inventory)
+    check_failure(bad, "nginx_worker_connections")

@@ -1,0 +1,63 @@
+"""Lookup: the values of the named variables that resolve, as one dict.
+
+preflight.yml checks every role's variables before any role runs. A value
+that refers to a variable this inventory does not define (a partial test
+inventory without backups has no backup password, say) cannot be checked
+and is left out: the role that uses it fails on it when it starts, with
+Ansible's own message. Names that are not defined at all are left out too.
+"""
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleError
+from ansible.plugins.lookup import LookupBase
+from jinja2 import Undefined
+from jinja2.exceptions import UndefinedError
+
+
+class Unresolvable(Exception):
+    pass
+
+DOCUMENTATION = """
+name: stack_resolvable_vars
+short_description: values of the named variables that resolve, as one dict
+description:
+  - Returns one dict of name to value for the names given that are defined and whose value
+    templates without error; the others are left out.
+options:
+  _terms:
+    description: Variable names.
+    required: true
+"""
+
+RETURN = """
+_raw:
+  description: One dict of name to value.
+  type: dict
+"""
+
+
+def _plain(value):
+    """Plain data: every nested value is templated now (lazy containers would
+    template them later, outside the try)."""
+    if isinstance(value, Undefined):  # what a reference to an undefined variable gives
+        raise Unresolvable()
+    if isinstance(value, Mapping):
+        return {k: _plain(value[k]) for k in value}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        variables = variables or {}
+        found = {}
+        for name in terms:
+            if name not in variables:
+                continue
+            try:
+                found[name] = _plain(self._templar._engine.template(variables[name]))
+            except (AnsibleError, UndefinedError, Unresolvable):
+                continue
+        return [found]
