@@ -14,10 +14,6 @@ from ansible.plugins.lookup import LookupBase
 from jinja2 import Undefined
 from jinja2.exceptions import UndefinedError
 
-
-class Unresolvable(Exception):
-    pass
-
 DOCUMENTATION = """
 name: stack_resolvable_vars
 short_description: values of the named variables that resolve, as one dict
@@ -41,7 +37,7 @@ def _plain(value):
     """Plain data: every nested value is templated now (lazy containers would
     template them later, outside the try)."""
     if isinstance(value, Undefined):  # what a reference to an undefined variable gives
-        raise Unresolvable()
+        raise UndefinedError("refers to an undefined variable")
     if isinstance(value, Mapping):
         return {k: _plain(value[k]) for k in value}
     if isinstance(value, (list, tuple)):
@@ -58,6 +54,6 @@ class LookupModule(LookupBase):
                 continue
             try:
                 found[name] = _plain(self._templar._engine.template(variables[name]))
-            except (AnsibleError, UndefinedError, Unresolvable):
+            except (AnsibleError, UndefinedError):
                 continue
         return [found]

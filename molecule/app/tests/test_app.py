@@ -68,8 +68,8 @@ def test_service_is_enabled_and_runs_as_the_app_user_with_the_chosen_server(host
 
 
 def test_reload_replaces_the_workers_and_keeps_the_master(host):
-    """systemctl reload (SIGHUP) is graceful: the master stays, its workers are
-    replaced, and the app answers throughout."""
+    """systemctl reload is graceful (Gunicorn: SIGHUP; uWSGI: a chain reload):
+    the master stays, its workers are replaced, and the app answers."""
     service = host.service("demo.service")
     master = service.systemd_properties["MainPID"]
 
