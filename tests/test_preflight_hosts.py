@@ -28,7 +28,7 @@ def test_a_sound_inventory_passes(tmp_path):
     # Every role's variables were checked on every host.
     checked = run.task_results("Check every role's variables")
     assert len(checked) == len(HOSTS)
-    assert all(len(r["results"]) == 9 and not r.get("failed") for r in checked)
+    assert all(len(r["results"]) == 10 and not r.get("failed") for r in checked)
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,50 @@ def test_a_value_that_refers_to_an_undefined_variable_is_left_to_its_role(tmp_pa
     bad = run_playbook("playbooks/preflight.yml", "-e", json.dumps({**partial, "nginx_worker_connections": "lots"}),
                        inventory=inventory)
     check_failure(bad, "nginx_worker_connections")
+
+
+# Two load balancers sharing a floating address on 10.9.0.0/24. The hosts are
+# this machine, whose interfaces do not hold these addresses: each says which
+# of its interfaces carries its private network (the facts would).
+TWO_LBS = {**GROUPS, "loadbalancers": ["lb1", "lb2"]}
+
+
+def floating(tmp_path, host_vars=None, **extra):
+    global HOSTS
+    saved, HOSTS = HOSTS, {**HOSTS, "lb2": "10.9.0.11"}
+    nets = {lb: {"stack_private_interface": {"device": "eth0", "ipv4": {"address": HOSTS[lb], "prefix": 24}}}
+            for lb in ("lb1", "lb2")}
+    for host, values in (host_vars or {}).items():
+        nets.setdefault(host, {}).update(values)
+    try:
+        return preflight(tmp_path, host_vars=nets, groups=TWO_LBS,
+                         **{"stack_floating_address": "10.9.0.100", "stack_vrrp_password": "v" * 24, **extra})
+    finally:
+        HOSTS = saved
+
+
+def test_two_load_balancers_with_a_floating_address_pass(tmp_path):
+    run = floating(tmp_path)
+    assert run.rc == 0, run.failures() or run.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, host_vars, expected",
+    [
+        ({"stack_floating_address": "10.8.0.100"}, None,
+         "The floating address '10.8.0.100' (stack_floating_address) must be a free IPv4 address on the "
+         "load balancers' private network, and lb1 (10.9.0.10) is on 10.9.0.0/24"),
+        ({"stack_floating_address": "10.9.0.21"}, None, "The floating address '10.9.0.21'"),
+        ({"stack_floating_address": "10.9.0.255"}, None, "The floating address '10.9.0.255'"),
+        ({"stack_floating_address": "10.9.0.300"}, None, "The floating address '10.9.0.300'"),
+        ({"stack_vrrp_password": ""}, None, "The secret stack_vrrp_password is missing or shorter than 16"),
+        ({}, {"lb1": {"stack_vrrp_priority": 200}, "lb2": {"stack_vrrp_priority": 200}},
+         "Two load balancers have the same VRRP priority ({'lb1': 200, 'lb2': 200})"),
+        ({}, {"lb2": {"stack_vrrp_priority": 300}}, "VRRP priorities go from 1 to 254"),
+        ({"stack_vrrp_router_id": "first"}, None, "stack_vrrp_router_id must be a number from 1 to 255"),
+    ],
+    ids=["outside-the-network", "a-host-address", "broadcast", "not-an-ip", "missing-secret",
+         "duplicate-priorities", "priority-out-of-range", "router-id"],
+)
+def test_floating_address_mistakes_stop_the_run_before_any_role(tmp_path, extra, host_vars, expected):
+    check_failure(floating(tmp_path, host_vars=host_vars, **extra), expected)

@@ -6,6 +6,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NAME, PORT = sys.argv[1], int(sys.argv[2])
+BIND = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -23,4 +24,4 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
+ThreadingHTTPServer((BIND, PORT), Handler).serve_forever()
