@@ -11,9 +11,13 @@ from conftest import ENVIRONMENTS, ROOT, run_playbook, write_inventory
 REPORT = "Report the environment"
 # No host is contacted here: facts are skipped, so every host gets a
 # documentation address, and the environments' secrets (vault files the
-# repository does not hold) are stand-ins.
+# repository does not hold) are stand-ins; so is a floating address on the
+# documentation network, for the checks of keepalived's inputs.
 OFFLINE = {
     "stack_address": "192.0.2.10",
+    "stack_private_interface": {"device": "eth0", "ipv4": {"address": "192.0.2.10", "prefix": 24}},
+    "stack_floating_address": "192.0.2.100",
+    "stack_vrrp_password": "v" * 32,
     "stack_db_password": "x" * 32,
     "stack_app_secret_key": "y" * 32,
     "stack_backup_password": "z" * 32,

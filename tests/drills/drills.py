@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Drills on the local stack (`make up` first): zero-downtime deploy and
 rollback, losing an app host, reloading and restarting the app server on
-every host in turn, backup and restore, and a catalogue of bad inputs.
+every host in turn, backup and restore, losing the load balancer that holds
+the floating address, and a catalogue of bad inputs.
 
-Load goes only to the load balancer's port published on 127.0.0.1, bounded
-in requests and time (tests/drills/load.py). Each drill prints its figures
+Load goes only to the load balancer's port published on 127.0.0.1, or, for
+the failover drills, from a container on the project's own docker network to
+the floating address; always bounded in requests and time
+(tests/drills/load.py). Each drill prints its figures
 next to its target and all of them go to tests/drills/results/drills.json.
 The exit status is 1 when a drill misses its target.
 
@@ -30,15 +33,18 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "molecule" / "shared"))
 import web  # noqa: E402
-from load import Load  # noqa: E402
+from load import Load, Sample  # noqa: E402
 
 INVENTORY = ROOT / "inventory" / "local"
 RESULTS = HERE / "results"
 WORK = RESULTS / "work"
 PORT, NAME = 8443, "pyweb.localhost"
 LB, DB = "pyweb-lb1", "pyweb-db1"
+LBS = [LB, "pyweb-lb2"]
 APPS = ["pyweb-app1", "pyweb-app2"]
-ALL = [LB, *APPS, DB, "pyweb-backup1"]
+ALL = [*LBS, *APPS, DB, "pyweb-backup1"]
+LOCAL = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["vars"]
+FLOATING, NETWORK, IMAGE = LOCAL["stack_floating_address"], LOCAL["local_network"], LOCAL["local_image"]
 MEDIA = "/srv/demo/shared/media"
 CA = RESULTS / "ca.pem"
 
@@ -208,6 +214,78 @@ def drill_reload():
     return verdict({"target": "0 failed requests", **out}, ok)
 
 
+def holders():
+    return [lb for lb in LBS if f"inet {FLOATING}/" in run(["docker", "exec", lb, "ip", "-4", "-o", "addr", "show"]).stdout]
+
+
+def drill_failover(mode="stop", down_for=15.0, seconds=45.0, grace=3.0):
+    """The load balancer holding the floating address is stopped under load, then comes back.
+
+    The load runs in a container on the project's network against the
+    floating address, as clients reach the site once DNS points at it."""
+    deadline = time.monotonic() + 30
+    while len(holders()) != 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    start_holders = holders()
+    if len(start_holders) != 1:
+        return verdict({"target": "one load balancer holds the floating address", "holders": start_holders}, False)
+    holder = start_holders[0]
+    other = next(lb for lb in LBS if lb != holder)
+    client, output = f"pyweb-drill-client-{mode}", RESULTS / f"failover-{mode}.json"
+    output.unlink(missing_ok=True)
+    run(["docker", "rm", "-f", client])
+    run(["docker", "run", "-d", "--name", client, "--label", "project=pyweb", "--network", NETWORK,
+         "-v", f"{HERE}:/drills:ro", "-v", f"{RESULTS}:/out", IMAGE,
+         "python3", "/drills/load.py", "--address", FLOATING, "--name", NAME, "--cafile", "/out/ca.pem",
+         "--seconds", str(seconds), "--timeout", "5", "--output", f"/out/{output.name}"], check=True)
+    time.sleep(8)
+    t_stop = time.time()
+    stopping = subprocess.Popen(["docker", mode, holder], stdout=subprocess.DEVNULL)
+    took_over = None
+    while time.time() - t_stop < 20:
+        if f"inet {FLOATING}/" in run(["docker", "exec", other, "ip", "-4", "-o", "addr", "show"]).stdout:
+            took_over = time.time() - t_stop
+            break
+        time.sleep(0.1)
+    stopping.wait(60)
+    time.sleep(max(0.0, t_stop + down_for - time.time()))
+    t_start = time.time()
+    run(["docker", "start", holder], check=True)
+    run(["docker", "wait", client], timeout=seconds + 60)
+    logs = run(["docker", "logs", client]).stderr
+    run(["docker", "rm", "-f", client])
+    if not output.exists():
+        return verdict({"target": "the load ran", "client_log": logs[-2000:]}, False)
+    data = json.loads(output.read_text())
+    samples = [Sample(**s) for s in data["samples"]]
+    stop, back = t_stop - data["t0_wall"], t_start - data["t0_wall"]
+    failed = [s for s in samples if s.failed]
+    errors_s = round(max(s.t + s.latency for s in failed) - min(s.t for s in failed), 2) if failed else 0.0
+    rejoined = "Entering BACKUP STATE" in sh(holder, "journalctl -b -u keepalived --no-pager", check=False)
+    figures = {
+        "how": f"docker {mode} {holder} (it held {FLOATING}); {other} takes over",
+        "address_moved_after_s": round(took_over, 2) if took_over is not None else None,
+        "before": Load.summary([s for s in samples if s.t < stop]),
+        "from_the_stop": Load.summary([s for s in samples if stop <= s.t < back]),
+        "while_it_comes_back": Load.summary([s for s in samples if s.t >= back]),
+        "errors_span_s": errors_s,
+        "failed_later_than_grace": sum(1 for s in failed if s.t >= stop + grace),
+        "stale_keepalive_retries": data["stale_retries"],
+        "returned_as_backup": rejoined, "holders_at_the_end": holders(),
+    }
+    ok = (took_over is not None and figures["before"]["failed"] == 0 and errors_s < grace
+          and figures["failed_later_than_grace"] == 0 and rejoined and figures["holders_at_the_end"] == [other]
+          and figures["while_it_comes_back"]["requests"] > 0)
+    return verdict({"target": f"under {grace:g} s of errors after the stop, none later (nor while it returns); "
+                              "it rejoins as a backup and the address stays put", **figures}, ok)
+
+
+def drill_failover_kill():
+    """The load balancer holding the floating address is killed (no shutdown) under load, then comes back."""
+    # No last advert: the other notices after about 3 missed adverts (3.x s).
+    return drill_failover(mode="kill", grace=5.0)
+
+
 def psql(sql):
     return sh(DB, f'runuser -u postgres -- psql -d demo -tAc "{sql}"')
 
@@ -259,7 +337,7 @@ def snapshot():
     script = ("tar -C / --exclude=etc/hosts --exclude=etc/hostname --exclude=etc/resolv.conf -cf - etc 2>/dev/null"
               " | sha256sum | cut -c1-16; nft -s list ruleset 2>/dev/null | sha256sum | cut -c1-16;"
               " readlink /srv/demo/current 2>/dev/null || echo -;"
-              " for s in nginx demo postgresql@15-main; do systemctl show -p MainPID --value $s 2>/dev/null; done")
+              " for s in nginx demo postgresql@15-main keepalived; do systemctl show -p MainPID --value $s 2>/dev/null; done")
     for c in ALL:
         etc, nft, current, *pids = sh(c, script).split("\n")
         state[c] = {"etc": etc, "nftables": nft, "release": current, "pids": pids}
@@ -304,6 +382,11 @@ def bad_address(data):
     groups_of(data)["app"]["hosts"]["pyweb-app2"] = {"stack_address": "10.0.0.300"}
 
 
+def same_priority(data):
+    for lb in LBS:
+        groups_of(data)["loadbalancers"]["hosts"][lb]["stack_vrrp_priority"] = 200
+
+
 SITE = "site.yml"
 # name, playbook, extra arguments, inventory edit, what the message must say
 CATALOGUE = [
@@ -324,6 +407,11 @@ CATALOGUE = [
     ("malformed host address", SITE, [], bad_address, "'10.0.0.300', which is not an IP address"),
     ("unreachable host", SITE, [], ghost_host, "pyweb-ghost"),
     ("port clash", SITE, ["-e", "stack_app_port=22"], None, "ssh and app-server on port 22"),
+    ("floating address outside the load balancers' network", SITE, ["-e", "stack_floating_address=10.99.0.100"],
+     None, "The floating address '10.99.0.100' (stack_floating_address) must be a free IPv4 address"),
+    ("missing VRRP secret", SITE, ["-e", "stack_vrrp_password="], None,
+     "The secret stack_vrrp_password is missing or shorter than 16 characters"),
+    ("duplicate VRRP priorities", SITE, [], same_priority, "Two load balancers have the same VRRP priority"),
     ("unknown restart state", "playbooks/app_restart.yml", ["-e", "app_restart_state=bounced"], None,
      "app_restart_state"),
     ("a release that fails its health check", "playbooks/deploy.yml", [], "broken-release",
@@ -373,6 +461,8 @@ DRILLS = {
     "kill": drill_loss_kill,
     "reload": drill_reload,
     "backup": drill_backup,
+    "failover": drill_failover,
+    "failover-kill": drill_failover_kill,
     "bad-inputs": drill_bad_inputs,
 }
 

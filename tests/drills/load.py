@@ -1,7 +1,8 @@
 """A bounded HTTPS load generator for the drills.
 
-Threads send GET requests through the load balancer's port on 127.0.0.1 at a
-fixed total rate, each on its own keep-alive connection (SNI and Host set to
+Threads send GET requests to the load balancer's port published on 127.0.0.1
+(or, run in a container on the project's network, to the floating address:
+`python3 load.py --help`) at a fixed total rate, each on its own keep-alive connection (SNI and Host set to
 the site's name, the certificate checked against the site's CA), and record
 every answer: when, status or error, latency, which app host and release
 answered. A request counts as failed unless it gets a 2xx or 3xx answer:
@@ -9,12 +10,15 @@ a 5xx, a connection error or timeout, or a 429 from the per-client rate
 limit (20 r/s), which the drills' 15 r/s stays under. The run is bounded in requests and in time.
 """
 
+import argparse
 import http.client
+import json
 import socket
 import ssl
+import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Load:
     max_seconds: float = 600.0
     max_requests: int = 60000
     timeout: float = 10.0
+    address: str = "127.0.0.1"
     samples: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -55,6 +60,7 @@ class Load:
     # -- running -----------------------------------------------------------
     def start(self):
         self.t0 = time.monotonic()
+        self.t0_wall = time.time()
         for i in range(self.threads):
             th = threading.Thread(target=self._worker, args=(i,), daemon=True)
             th.start()
@@ -72,8 +78,8 @@ class Load:
 
     def _connect(self):
         ctx = ssl.create_default_context(cafile=self.cafile)
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
+        conn = http.client.HTTPConnection(self.address, self.port, timeout=self.timeout)
+        sock = socket.create_connection((self.address, self.port), timeout=self.timeout)
         conn.sock = ctx.wrap_socket(sock, server_hostname=self.name)
         return conn
 
@@ -162,3 +168,30 @@ class Load:
             "by_host": hosts,
             "by_release": releases,
         }
+
+
+def main():
+    """Run a load for --seconds and write every sample (with the wall-clock
+    start, so another process can line its events up) as JSON."""
+    parser = argparse.ArgumentParser(description="Bounded HTTPS load; samples as JSON.")
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--port", type=int, default=443)
+    parser.add_argument("--name", required=True, help="the site's name (SNI, Host, certificate)")
+    parser.add_argument("--cafile", required=True)
+    parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--rate", type=float, default=15.0)
+    parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--output", required=True)
+    opts = parser.parse_args()
+    lo = Load(port=opts.port, name=opts.name, cafile=opts.cafile, address=opts.address, rate=opts.rate,
+              timeout=opts.timeout, max_seconds=opts.seconds).start()
+    time.sleep(opts.seconds)
+    lo.stop()
+    with open(opts.output, "w") as out:
+        json.dump({"t0_wall": lo.t0_wall, "stale_retries": lo.stale_retries,
+                   "samples": [asdict(s) for s in lo.samples]}, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

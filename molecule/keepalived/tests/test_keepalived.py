@@ -1,5 +1,6 @@
 """Two load balancers sharing a floating address: it answers; both show a
-certificate of the same CA and serve the same site; VRRP is taken from the
+certificate of the same CA and serve the same site; an ACME challenge is
+answered whichever of them holds the address; VRRP is taken from the
 other load balancer only; the address moves when Nginx stops on its holder
 and when the holder goes away, and the holder's return interrupts nothing.
 
@@ -73,6 +74,25 @@ def test_each_load_balancer_serves_the_site_with_a_certificate_of_the_same_ca(lb
     assert status(ADDRESS[lb]) == 200
     issuer = sh(lb, "openssl x509 -noout -issuer -in /etc/ssl/pyweb/pyweb/cert.pem").stdout
     assert "pyweb-ka-lb1 self-signed CA" in issuer
+
+
+def test_an_acme_challenge_is_answered_whichever_load_balancer_holds_the_address():
+    """The CA's HTTP-01 request reaches the holder; the file may sit on the
+    other load balancer (the one that asked for its certificate)."""
+    holder = holders()[0]
+    other = next(lb for lb in LBS if lb != holder)
+    token = f"token-{time.time_ns()}"
+    sh(other, f"mkdir -p /var/www/acme/.well-known/acme-challenge && echo {token} > "
+              f"/var/www/acme/.well-known/acme-challenge/{token}")
+    try:
+        def fetch(name):
+            return sh(CLIENT, f"curl -s -w ' %{{http_code}}' --max-time 5 -H 'Host: {NAME}' "
+                              f"http://{VIP}/.well-known/acme-challenge/{name}").stdout.split()
+        assert fetch(token) == [token, "200"]
+        # A file nobody has: 404 from the holder, no loop between the two.
+        assert fetch("nobody-has-this")[-1] == "404"
+    finally:
+        sh(other, f"rm -f /var/www/acme/.well-known/acme-challenge/{token}")
 
 
 def forged_adverts(target, secret, count=6):

@@ -1,5 +1,6 @@
 """The whole stack, end to end, as a user meets it: HTTPS through the load
-balancer on 127.0.0.1, both app hosts answering, writes landing in the one
+balancer on 127.0.0.1 and through the floating address the two load
+balancers share, both app hosts answering, writes landing in the one
 database, each tier reachable only from the tier that needs it, and a backup
 that a restore brings back."""
 
@@ -23,6 +24,8 @@ INVENTORY_DIR = Path(os.environ.get("MOLECULE_INVENTORY_FILE", "/nonexistent")).
 NAME = "pyweb.localhost"
 HTTPS, HTTP = 28443, 28080
 APP_HOSTS = ["pyweb-stack-app1", "pyweb-stack-app2"]
+LB_HOSTS = ["pyweb-stack-lb1", "pyweb-stack-lb2"]
+FLOATING = "10.59.0.100"
 MEDIA = "/srv/demo/shared/media"
 
 
@@ -131,6 +134,20 @@ def test_an_upload_is_served_whichever_host_got_it(cafile):
         assert status == 200 and body == data
 
 
+def test_the_floating_address_serves_the_site_from_either_load_balancer(cafile):
+    """From a host on the stack's network, as clients reach the site once DNS
+    points at the floating address: the first load balancer holds it, the
+    other serves the same site with a certificate of the same CA."""
+    holders = [lb for lb in LB_HOSTS if f"inet {FLOATING}/" in other(lb).check_output("ip -4 -o addr show")]
+    assert holders == ["pyweb-stack-lb1"]
+    client = other("pyweb-stack-backup1")
+    client.run(f"cat > /tmp/site-ca.pem <<'EOF'\n{Path(cafile).read_text()}EOF")
+    for address in [FLOATING] + [other(lb).check_output("hostname -I").split()[0] for lb in LB_HOSTS]:
+        out = client.check_output(f"curl -s --max-time 5 --cacert /tmp/site-ca.pem --resolve {NAME}:443:{address} "
+                                  f"https://{NAME}/healthz")
+        assert json.loads(out)["status"] == "ok", (address, out)
+
+
 @pytest.mark.parametrize(
     "src,dst,port,open_",
     [
@@ -139,6 +156,7 @@ def test_an_upload_is_served_whichever_host_got_it(cafile):
         ("pyweb-stack-lb1", "pyweb-stack-db1", 5432, False),
         ("pyweb-stack-backup1", "pyweb-stack-db1", 5432, False),
         ("pyweb-stack-lb1", "pyweb-stack-app1", 8000, True),
+        ("pyweb-stack-lb2", "pyweb-stack-app2", 8000, True),
         ("pyweb-stack-db1", "pyweb-stack-app1", 8000, False),
         ("pyweb-stack-app2", "pyweb-stack-app1", 8000, False),
         ("pyweb-stack-backup1", "pyweb-stack-lb1", 443, True),
@@ -151,7 +169,7 @@ def test_each_tier_is_reachable_only_from_the_tier_that_needs_it(src, dst, port,
 
 
 def test_every_host_drops_what_it_does_not_allow():
-    for name in APP_HOSTS + ["pyweb-stack-lb1", "pyweb-stack-db1", "pyweb-stack-backup1"]:
+    for name in APP_HOSTS + LB_HOSTS + ["pyweb-stack-db1", "pyweb-stack-backup1"]:
         rules = other(name).check_output("nft list chain inet pyweb input")
         assert "policy drop" in rules, name
 
@@ -220,7 +238,7 @@ def test_tags_run_one_role_where_it_belongs():
     worked = {(name.split(" : ")[0], host) for name, hosts in tasks if " : " in name
               and not name.split(" : ")[1].startswith(CHECKS) for host in hosts}
     assert {role for role, _ in worked} == {"nginx"}
-    assert {host for _, host in worked} == {"pyweb-stack-lb1"}
+    assert {host for _, host in worked} == set(LB_HOSTS)
     assert all(s["changed"] == 0 and s["failures"] == 0 for s in stats.values()), stats
 
 
@@ -232,5 +250,5 @@ def test_limit_runs_on_those_hosts_only():
 
 def test_a_dry_run_of_the_converged_stack_changes_nothing():
     stats, _ = json_run("--check", "--diff")
-    assert set(stats) == set(APP_HOSTS) | {"pyweb-stack-lb1", "pyweb-stack-db1", "pyweb-stack-backup1"}
+    assert set(stats) == set(APP_HOSTS) | set(LB_HOSTS) | {"pyweb-stack-db1", "pyweb-stack-backup1"}
     assert all(s["changed"] == 0 and s["failures"] == 0 for s in stats.values()), stats
