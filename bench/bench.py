@@ -94,7 +94,10 @@ def bench_inventory(apps):
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     data = yaml.safe_load((LOCAL / "hosts.yml").read_text())
-    data["all"]["vars"]["local_network"] = "pyweb-bench"
+    # A network of its own, beside the local stack's (which P2 uses): its own
+    # subnet and floating address; containers get addresses from docker.
+    data["all"]["vars"].update(local_network="pyweb-bench", local_subnet="10.60.0.0/24",
+                               stack_floating_address="10.60.0.100")
     children = data["all"]["children"]
     renamed = {}
     for group, body in children.items():
