@@ -97,3 +97,40 @@ def test_a_default_site_that_is_not_a_site_fails_early():
 def test_a_cached_location_without_a_location_fails_early():
     run = validate_role("nginx", nginx_sites=[site(cached=[{"max_age": 60}])])
     check_failure(run, "missing required arguments: location")
+
+
+# The keepalived role on its own (the stack's preflight checks the same
+# before any role; see tests/test_preflight_hosts.py).
+KEEPALIVED = {
+    "keepalived_virtual_ipaddress": "10.0.0.100",
+    "keepalived_virtual_prefix": 24,
+    "keepalived_interface": "eth0",
+    "keepalived_unicast_src_ip": "10.0.0.11",
+    "keepalived_unicast_peers": ["10.0.0.12"],
+    "keepalived_priority": 254,
+    "keepalived_auth_pass": "a-long-vault-secret",
+}
+
+
+def test_valid_keepalived_inputs_pass():
+    run = validate_role("keepalived", **KEEPALIVED)
+    assert run.rc == 0, run.failures()
+    # No floating address: nothing to check, nothing installed.
+    assert validate_role("keepalived").rc == 0
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ({"keepalived_virtual_ipaddress": "10.1.0.100"},
+         "the floating address '10.1.0.100' must be a free IPv4 address inside this host's private network 10.0.0.0/24"),
+        ({"keepalived_virtual_ipaddress": "10.0.0.12"}, "not a host's own address"),
+        ({"keepalived_auth_pass": ""}, "the secret keepalived_auth_pass at least 8 characters"),
+        ({"keepalived_priority": 255}, "the priority 1-254 (got 255)"),
+        ({"keepalived_virtual_router_id": "first"}, "keepalived_virtual_router_id"),
+        ({"keepalived_preempt": "sometimes"}, "keepalived_preempt"),
+    ],
+    ids=["outside-the-network", "a-peer-address", "no-secret", "priority-255", "router-id-word", "preempt-word"],
+)
+def test_bad_keepalived_input_fails_early(extra, expected):
+    check_failure(validate_role("keepalived", **{**KEEPALIVED, **extra}), expected)
