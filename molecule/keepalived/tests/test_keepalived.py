@@ -7,9 +7,12 @@ and when the holder goes away, and the holder's return interrupts nothing.
 The requests go from the app host's container to the floating address on the
 scenario's own docker network."""
 
+import json
+import os
 import struct
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +23,7 @@ LBS = list(ADDRESS)
 CLIENT = "pyweb-ka-app1"
 NAME = "pyweb.localhost"
 CA = "/tmp/pyweb-ca.pem"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def docker(*args, **kw):
@@ -100,7 +104,7 @@ def forged_adverts(target, secret, count=6):
     priority and the right secret, as a stranger on the network could."""
     packet = struct.pack("!BBBBBBH4s8s", 0x21, 51, 254, 1, 1, 1, 0, bytes(map(int, VIP.split("."))),
                          secret.encode()[:8].ljust(8, b"\0"))
-    words = struct.unpack("!%dH" % (len(packet) // 2), packet)
+    words = struct.unpack(f"!{len(packet) // 2}H", packet)
     total = sum(words)
     total = (total >> 16) + (total & 0xFFFF)
     total += total >> 16
@@ -174,3 +178,44 @@ def test_stopping_the_holder_moves_the_address_and_its_return_interrupts_nothing
     back = sh(holder, "journalctl -b -u keepalived --no-pager").stdout
     assert "Entering BACKUP STATE" in back
     assert holders() == [other]
+
+
+def front_playbook(tmp_path, loadbalancers, *args):
+    """The project's load balancer playbook with another inventory of this
+    scenario's containers (the local environment's group_vars)."""
+    inventory = tmp_path / "inventory"
+    inventory.mkdir(exist_ok=True)
+    hosts = {
+        "all": {
+            "vars": {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3",
+                     "stack_floating_address": VIP},
+            "children": {"loadbalancers": {"hosts": {lb: None for lb in loadbalancers}},
+                         **{g: {"hosts": {CLIENT: None}} for g in ("app", "db", "backup")}},
+        }
+    }
+    (inventory / "hosts.yml").write_text(json.dumps(hosts))
+    if not (inventory / "group_vars").exists():
+        os.symlink(ROOT / "inventory" / "local" / "group_vars", inventory / "group_vars")
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
+    return subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "loadbalancers.yml"), *args],
+                          capture_output=True, text=True, timeout=900, env=env)
+
+
+def test_one_load_balancer_holds_the_address_alone_and_without_one_gives_it_up(tmp_path):
+    # The second load balancer leaves (its keepalived stops); the first is
+    # configured as the only one.
+    sh("pyweb-ka-lb2", "systemctl stop keepalived")
+    alone = front_playbook(tmp_path, ["pyweb-ka-lb1"])
+    assert alone.returncode == 0, alone.stdout[-3000:]
+    assert "pyweb-ka-lb1 is the only load balancer" in " ".join(alone.stdout.split())
+    assert "unicast_peer" not in sh("pyweb-ka-lb1", "cat /etc/keepalived/keepalived.conf").stdout
+    assert wait_for(lambda: holders() == ["pyweb-ka-lb1"], 15) is not None, holders()
+    assert status() == 200
+    # The floating address taken out of the inventory: keepalived stops, the
+    # address goes, the load balancer still serves on its own address.
+    gone = front_playbook(tmp_path, ["pyweb-ka-lb1"], "-e", "stack_floating_address=")
+    assert gone.returncode == 0, gone.stdout[-3000:]
+    assert "keepalived is stopped and disabled" in " ".join(gone.stdout.split())
+    assert sh("pyweb-ka-lb1", "systemctl is-enabled keepalived").stdout.strip() == "disabled"
+    assert holders() == []
+    assert status(ADDRESS["pyweb-ka-lb1"]) == 200
