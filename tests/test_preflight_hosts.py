@@ -28,7 +28,7 @@ def test_a_sound_inventory_passes(tmp_path):
     # Every role's variables were checked on every host.
     checked = run.task_results("Check every role's variables")
     assert len(checked) == len(HOSTS)
-    assert all(len(r["results"]) == 10 and not r.get("failed") for r in checked)
+    assert all(len(r["results"]) == 11 and not r.get("failed") for r in checked)
 
 
 @pytest.mark.parametrize(
@@ -39,8 +39,12 @@ def test_a_sound_inventory_passes(tmp_path):
         ({"stack_tls_mode": "letsencrypt"}, "tls_mode must be one of"),
         ({"backup_keep_daily": "many"}, "backup_keep_daily"),
         ({"stack_app_port": 22}, "would have two services on one port: ssh and app-server on port 22"),
+        ({"monitoring_error_ratio": "five percent"}, "monitoring_error_ratio"),
+        ({"monitoring_jobs": [{"name": "cache", "exporter": "node", "groups": ["cache"]}]},
+         "monitoring_jobs (group_vars/all/monitoring.yml) scrape the groups cache, which the inventory does not have"),
     ],
-    ids=["wrong-type", "unknown-app-server", "unknown-tls-mode", "wrong-type-backup", "port-clash"],
+    ids=["wrong-type", "unknown-app-server", "unknown-tls-mode", "wrong-type-backup", "port-clash",
+         "monitoring-threshold-type", "monitoring-unknown-group"],
 )
 def test_bad_values_stop_the_run_before_any_role(tmp_path, extra, expected):
     check_failure(preflight(tmp_path, **extra), expected)
@@ -120,3 +124,17 @@ def test_two_load_balancers_with_a_floating_address_pass(tmp_path):
 )
 def test_floating_address_mistakes_stop_the_run_before_any_role(tmp_path, extra, host_vars, expected):
     check_failure(floating(tmp_path, host_vars=host_vars, **extra), expected)
+
+
+def test_the_exporters_ports_count_only_with_a_monitoring_host(tmp_path):
+    # Without a monitoring host no exporter runs: the app may use 9100...
+    run = preflight(tmp_path, stack_app_port=9100)
+    assert run.rc == 0, run.failures() or run.stderr
+    # ...with one, the node exporter listens there on every host.
+    check_failure(preflight(tmp_path, groups={**GROUPS, "monitoring": ["bk1"]}, stack_app_port=9100),
+                  "app1 would have two services on one port: app-server and metrics-node on port 9100")
+
+
+def test_two_monitoring_hosts_are_refused(tmp_path):
+    groups = {**GROUPS, "monitoring": ["bk1", "db1"]}
+    check_failure(preflight(tmp_path, groups=groups), "The group 'monitoring' holds 2 host(s)")

@@ -1,0 +1,198 @@
+"""Monitoring as an operator meets it: Prometheus scrapes every host of the
+inventory, the exporters answer the monitoring host only, the alert rules pass
+promtool's checks and unit tests, and real failures fire alerts: an app host
+whose service stops drops out of the pool (and Alertmanager tells the webhook),
+a backup 27 hours old is too old."""
+
+import json
+import os
+import shlex
+import time
+
+import pytest
+import testinfra
+
+testinfra_hosts = ["ansible://pyweb-mon-backup1"]
+ADDRESSES = {"pyweb-mon-lb1": "10.61.0.11", "pyweb-mon-app1": "10.61.0.21",
+             "pyweb-mon-db1": "10.61.0.31", "pyweb-mon-backup1": "10.61.0.41"}
+PROMETHEUS = "http://10.61.0.41:9090"
+ALERTMANAGER = "http://10.61.0.41:9093"
+HOOK_LOG = "/var/tmp/pyweb-test-hook.log"
+TEXTFILE = "/var/lib/prometheus/node-exporter/pyweb_backup.prom"
+
+
+def other(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+
+
+def fetch(host, url):
+    """GET a URL from inside a container; the body as text."""
+    code = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+    return host.check_output(f"python3 -c {shlex.quote(code)} {shlex.quote(url)}")
+
+
+def query(host, promql):
+    from urllib.parse import quote
+    answer = json.loads(fetch(host, f"{PROMETHEUS}/api/v1/query?query={quote(promql)}"))
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def wait_for(check, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"after {timeout} s: {what}")
+        time.sleep(2)
+
+
+def firing(host, alert, instance):
+    return query(host, f'ALERTS{{alertname="{alert}",alertstate="firing",instance="{instance}"}}')
+
+
+def can_connect(src, address, port):
+    return other(src).run(f"timeout 3 bash -c '</dev/tcp/{address}/{port}'").rc == 0
+
+
+def test_promtool_passes_the_config_the_rules_and_their_unit_tests(host):
+    assert host.run("promtool check config /etc/prometheus/prometheus.yml").rc == 0
+    rules = host.run("promtool check rules /etc/prometheus/rules/pyweb.yml")
+    assert rules.rc == 0 and "8 rules found" in rules.stdout, rules.stdout
+    tests = host.run("cd /etc/prometheus/rules.tested && promtool test rules pyweb.test.yml")
+    assert tests.rc == 0 and "SUCCESS" in tests.stdout, tests.stdout + tests.stderr
+    # The live rules are the tested ones.
+    assert host.file("/etc/prometheus/rules/pyweb.yml").sha256sum == host.file("/etc/prometheus/rules.tested/pyweb.yml").sha256sum
+
+
+def test_the_unit_tests_catch_a_wrong_rule(host):
+    # The same tests against a rule whose threshold drifted (26 h -> 30 h) fail.
+    run = host.run(
+        "d=$(mktemp -d) && cp /etc/prometheus/rules.tested/pyweb.test.yml $d/ && "
+        "sed 's/> 93600/> 108000/' /etc/prometheus/rules.tested/pyweb.yml > $d/pyweb.yml && "
+        "! cmp -s $d/pyweb.yml /etc/prometheus/rules.tested/pyweb.yml && cd $d && promtool test rules pyweb.test.yml"
+    )
+    assert run.rc != 0 and "BackupTooOld" in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+def test_every_host_and_exporter_of_the_inventory_is_scraped_and_up(host):
+    expected = {("node", h) for h in ADDRESSES} | {
+        ("nginx", "pyweb-mon-lb1"), ("nginx_log", "pyweb-mon-lb1"), ("postgres", "pyweb-mon-db1"),
+        ("app_pool", "pyweb-mon-app1"), ("prometheus", "pyweb-mon-backup1"), ("alertmanager", "pyweb-mon-backup1"),
+    }
+
+    def all_up():
+        targets = json.loads(fetch(host, f"{PROMETHEUS}/api/v1/targets?state=active"))["data"]["activeTargets"]
+        seen = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets}
+        return seen if set(seen) == expected and set(seen.values()) == {"up"} else None
+
+    wait_for(all_up, 90, "every target up")
+    # The app host is probed from the load balancer, where Nginx reaches it.
+    probe = query(host, 'probe_success{job="app_pool"}')
+    assert [(r["metric"]["prober"], r["value"][1]) for r in probe] == [("pyweb-mon-lb1", "1")]
+
+
+def test_the_exporters_report_what_they_watch(host):
+    assert query(host, "pg_up")[0]["value"][1] == "1"
+    assert query(host, "nginx_up")[0]["value"][1] == "1"
+    # The site's certificate: its real expiry, far from the 14-day alert.
+    cert = other("pyweb-mon-lb1").check_output(
+        "date -d \"$(openssl x509 -noout -enddate -in /etc/ssl/pyweb/pyweb/fullchain.pem | cut -d= -f2)\" +%s")
+    expiry = query(host, "pyweb_tls_certificate_not_after_timestamp_seconds")
+    assert [(r["metric"]["instance"], r["value"][1]) for r in expiry] == [("pyweb-mon-lb1", cert)]
+    assert not query(host, 'ALERTS{alertname="CertificateExpiring"}')
+
+
+@pytest.mark.parametrize("target, port", [
+    ("pyweb-mon-lb1", 9100), ("pyweb-mon-lb1", 9113), ("pyweb-mon-lb1", 3903), ("pyweb-mon-lb1", 9115),
+    ("pyweb-mon-db1", 9187), ("pyweb-mon-app1", 9100),
+])
+def test_exporter_ports_answer_the_monitoring_host_only(target, port):
+    assert can_connect("pyweb-mon-backup1", ADDRESSES[target], port)
+    source = "pyweb-mon-app1" if target != "pyweb-mon-app1" else "pyweb-mon-db1"
+    assert not can_connect(source, ADDRESSES[target], port)
+
+
+@pytest.fixture
+def webhook(host):
+    """A webhook receiver on the monitoring host, where Alertmanager posts."""
+    code = (
+        "import http.server\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_POST(self):\n"
+        "        body = self.rfile.read(int(self.headers['Content-Length']))\n"
+        f"        open('{HOOK_LOG}', 'ab').write(body + b'\\n')\n"
+        "        self.send_response(200); self.end_headers()\n"
+        "http.server.HTTPServer(('127.0.0.1', 9999), H).serve_forever()\n"
+    )
+    host.run(f"rm -f {HOOK_LOG}")
+    host.check_output(f"systemd-run --unit pyweb-test-hook python3 -c {shlex.quote(code)}")
+    yield
+    host.run("systemctl stop pyweb-test-hook")
+
+
+def test_an_app_host_whose_service_stops_fires_app_host_missing(host, webhook):
+    app, lb = other("pyweb-mon-app1"), other("pyweb-mon-lb1")
+    before = sum(float(r["value"][1]) for r in query(host, 'pyweb_nginx_responses_total{code="502"}'))
+    app.check_output("systemctl stop demo.socket demo.service")
+    try:
+        wait_for(lambda: firing(host, "AppHostMissing", "pyweb-mon-app1"), 90, "AppHostMissing firing")
+        # Nginx has no other app host here: its 502 answers are counted (the 5xx ratio's input).
+        for _ in range(5):
+            lb.run("python3 -c \"import ssl, urllib.request; urllib.request.urlopen('https://127.0.0.1/', "
+                   "context=ssl._create_unverified_context(), timeout=5)\"")
+        wait_for(lambda: sum(float(r["value"][1]) for r in query(host, 'pyweb_nginx_responses_total{code="502"}'))
+                 >= before + 5, 30, "five more 502 answers counted")
+        # Alertmanager has it and posted it to the webhook.
+        alerts = json.loads(fetch(host, f"{ALERTMANAGER}/api/v2/alerts"))
+        assert "AppHostMissing" in {a["labels"]["alertname"] for a in alerts}
+        posted = wait_for(lambda: host.run(f"cat {HOOK_LOG}").stdout, 90, "the webhook receives the alert")
+        sent = [json.loads(line) for line in posted.splitlines() if line.strip()]
+        assert any(a["labels"]["alertname"] == "AppHostMissing" and a["status"] == "firing"
+                   and a["labels"]["instance"] == "pyweb-mon-app1" for m in sent for a in m["alerts"]), sent
+    finally:
+        app.check_output("systemctl start demo.socket demo.service")
+    wait_for(lambda: not firing(host, "AppHostMissing", "pyweb-mon-app1"), 60, "the alert resolves")
+
+
+def test_a_backup_27_hours_old_fires_the_backup_alert(host):
+    db = other("pyweb-mon-db1")
+    # A real backup first: its success time is scraped and no alert fires.
+    db.check_output("systemctl start pyweb-backup.service")
+    done = int(db.check_output(f"sed -n 's/^pyweb_backup_last_success_timestamp_seconds //p' {TEXTFILE}"))
+    wait_for(lambda: query(host, f'pyweb_backup_last_success_timestamp_seconds{{instance="pyweb-mon-db1"}} == {done}'),
+             30, "the backup's time scraped")
+    assert not firing(host, "BackupTooOld", "pyweb-mon-db1")
+    saved = db.file(TEXTFILE).content_string
+    try:
+        old = int(time.time()) - 27 * 3600
+        db.check_output(f"printf 'pyweb_backup_last_run_success 1\\npyweb_backup_last_success_timestamp_seconds {old}\\n'"
+                        f" > {TEXTFILE}.tmp && mv {TEXTFILE}.tmp {TEXTFILE}")
+        alert = wait_for(lambda: firing(host, "BackupTooOld", "pyweb-mon-db1"), 60, "BackupTooOld firing")
+        assert alert[0]["metric"]["severity"] == "critical"
+        assert not firing(host, "BackupTooOld", "pyweb-mon-app1")
+    finally:
+        db.check_output(f"printf %s {shlex.quote(saved)} > {TEXTFILE}.tmp && mv {TEXTFILE}.tmp {TEXTFILE}")
+    wait_for(lambda: not firing(host, "BackupTooOld", "pyweb-mon-db1"), 60, "the alert resolves")
+
+
+def test_rotated_nginx_logs_are_kept_and_still_counted(host):
+    lb = other("pyweb-mon-lb1")
+    # Kept 14 days (stack_log_retention_days), like the journal with the app server's logs.
+    assert "rotate 14" in lb.file("/etc/logrotate.d/nginx").content_string
+    journald = lb.check_output("systemd-analyze cat-config systemd/journald.conf")
+    assert "MaxRetentionSec=14day" in journald and "Storage=persistent" in journald
+
+    def answered_200():
+        return sum(float(r["value"][1]) for r in query(host, 'pyweb_nginx_responses_total{code="200"}'))
+
+    lb.check_output("logrotate -f /etc/logrotate.d/nginx")
+    assert lb.file("/var/log/nginx/access.log.1").exists
+    before = answered_200()
+    for _ in range(3):
+        lb.check_output("python3 -c \"import ssl, urllib.request; urllib.request.urlopen('https://127.0.0.1/healthz', "
+                        "context=ssl._create_unverified_context(), timeout=5)\"")
+    # mtail follows the new file: the requests after the rotation are counted.
+    wait_for(lambda: answered_200() >= before + 3, 30, "three more 200 answers counted after the rotation")
