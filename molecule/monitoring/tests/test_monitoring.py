@@ -148,10 +148,13 @@ def test_an_app_host_whose_service_stops_fires_app_host_missing(host, webhook):
         # Alertmanager has it and posted it to the webhook.
         alerts = json.loads(fetch(host, f"{ALERTMANAGER}/api/v2/alerts"))
         assert "AppHostMissing" in {a["labels"]["alertname"] for a in alerts}
-        posted = wait_for(lambda: host.run(f"cat {HOOK_LOG}").stdout, 90, "the webhook receives the alert")
-        sent = [json.loads(line) for line in posted.splitlines() if line.strip()]
-        assert any(a["labels"]["alertname"] == "AppHostMissing" and a["status"] == "firing"
-                   and a["labels"]["instance"] == "pyweb-mon-app1" for m in sent for a in m["alerts"]), sent
+        def posted():
+            sent = [json.loads(line) for line in host.run(f"cat {HOOK_LOG}").stdout.splitlines() if line.strip()]
+            return [a for m in sent for a in m["alerts"] if a["labels"]["alertname"] == "AppHostMissing"
+                    and a["status"] == "firing" and a["labels"]["instance"] == "pyweb-mon-app1"]
+
+        alert = wait_for(posted, 60, "the webhook receives the firing alert")[0]
+        assert alert["annotations"]["summary"] == "pyweb-mon-app1 is out of the pool: its health check fails from pyweb-mon-lb1"
     finally:
         app.check_output("systemctl start demo.socket demo.service")
     wait_for(lambda: not firing(host, "AppHostMissing", "pyweb-mon-app1"), 60, "the alert resolves")
