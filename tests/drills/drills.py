@@ -337,7 +337,7 @@ def snapshot():
     script = ("tar -C / --exclude=etc/hosts --exclude=etc/hostname --exclude=etc/resolv.conf -cf - etc 2>/dev/null"
               " | sha256sum | cut -c1-16; nft -s list ruleset 2>/dev/null | sha256sum | cut -c1-16;"
               " readlink /srv/demo/current 2>/dev/null || echo -;"
-              " for s in nginx demo postgresql@15-main keepalived; do systemctl show -p MainPID --value $s 2>/dev/null; done")
+              " for s in nginx demo postgresql@15-main keepalived prometheus; do systemctl show -p MainPID --value $s 2>/dev/null; done")
     for c in ALL:
         etc, nft, current, *pids = sh(c, script).split("\n")
         state[c] = {"etc": etc, "nftables": nft, "release": current, "pids": pids}
@@ -412,6 +412,10 @@ CATALOGUE = [
     ("missing VRRP secret", SITE, ["-e", "stack_vrrp_password="], None,
      "The secret stack_vrrp_password is missing or shorter than 16 characters"),
     ("duplicate VRRP priorities", SITE, [], same_priority, "Two load balancers have the same VRRP priority"),
+    ("alert threshold of the wrong type", SITE, ["-e", "monitoring_error_ratio=five"], None, "monitoring_error_ratio"),
+    ("scrape job naming a group the inventory lacks", SITE,
+     ["-e", json.dumps({"monitoring_jobs": [{"name": "cache", "exporter": "node", "groups": ["cache"]}]})], None,
+     "scrape the groups cache, which the inventory does not have"),
     ("unknown restart state", "playbooks/app_restart.yml", ["-e", "app_restart_state=bounced"], None,
      "app_restart_state"),
     ("a release that fails its health check", "playbooks/deploy.yml", [], "broken-release",
