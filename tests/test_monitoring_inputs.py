@@ -16,6 +16,9 @@ def test_valid_monitoring_inputs_pass():
                                               "HighErrorRatio": "5m", "CertificateExpiring": "1h",
                                               "BackupTooOld": "0s", "BackupFailed": "1m", "DiskAlmostFull": "1d"})
     assert run.rc == 0, run.failures()
+    mail = validate_role("monitoring", monitoring_alert_email_to="ops@example.com",
+                         monitoring_smtp_smarthost="smtp.example.com:587", monitoring_smtp_from="alerts@example.com")
+    assert mail.rc == 0, mail.failures()
 
 
 @pytest.mark.parametrize(
@@ -30,9 +33,10 @@ def test_valid_monitoring_inputs_pass():
          "name groups the inventory does not have: cache"),
         ({"monitoring_jobs": [{"name": "pool", "exporter": "blackbox", "groups": ["all"]}]},
          "blackbox jobs need probe_groups and probe_port"),
+        ({"monitoring_alert_email_to": "ops@example.com"}, "alert mails need monitoring_smtp_smarthost (host:port)"),
     ],
     ids=["ratio-not-a-number", "hours-not-a-number", "ratio-out-of-range", "bad-duration", "unknown-exporter",
-         "unknown-group", "blackbox-without-probe"],
+         "unknown-group", "blackbox-without-probe", "mail-without-relay"],
 )
 def test_bad_monitoring_input_fails_early(extra, expected):
     check_failure(validate_role("monitoring", **extra), expected)
