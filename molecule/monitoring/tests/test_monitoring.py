@@ -94,6 +94,10 @@ def test_every_host_and_exporter_of_the_inventory_is_scraped_and_up(host):
     assert [(r["metric"]["prober"], r["value"][1]) for r in probe] == [("pyweb-mon-lb1", "1")]
 
 
+def test_nothing_fires_on_a_sound_stack(host):
+    # Before the tests below break things on purpose: no alert fires, none is pending.
+    assert query(host, "ALERTS") == []
+
 def test_the_exporters_report_what_they_watch(host):
     assert query(host, "pg_up")[0]["value"][1] == "1"
     assert query(host, "nginx_up")[0]["value"][1] == "1"
@@ -139,12 +143,24 @@ def test_an_app_host_whose_service_stops_fires_app_host_missing(host, webhook):
     app.check_output("systemctl stop demo.socket demo.service")
     try:
         wait_for(lambda: firing(host, "AppHostMissing", "pyweb-mon-app1"), 90, "AppHostMissing firing")
-        # Nginx has no other app host here: its 502 answers are counted (the 5xx ratio's input).
-        for _ in range(5):
-            lb.run("python3 -c \"import ssl, urllib.request; urllib.request.urlopen('https://127.0.0.1/', "
-                   "context=ssl._create_unverified_context(), timeout=5)\"")
-        wait_for(lambda: sum(float(r["value"][1]) for r in query(host, 'pyweb_nginx_responses_total{code="502"}'))
-                 >= before + 5, 30, "five more 502 answers counted")
+        # Nginx has no other app host here: it answers 502, mtail counts them, and at more than
+        # 0.1 requests per second over 5 minutes, all 5xx, HighErrorRatio fires.
+        def answered_502(count):
+            lb.check_output(
+                "python3 -c \"import ssl, urllib.request, urllib.error\n"
+                f"for _ in range({count}):\n"
+                "    try: urllib.request.urlopen('https://127.0.0.1/', context=ssl._create_unverified_context(), timeout=5)\n"
+                "    except urllib.error.HTTPError as e: assert e.code == 502, e.code\"")
+
+        def counted():
+            return sum(float(r["value"][1]) for r in query(host, 'pyweb_nginx_responses_total{code="502"}'))
+
+        # One first (a counter's first sample is no increase), then sixty.
+        answered_502(1)
+        wait_for(lambda: counted() >= before + 1, 30, "the first 502 answer counted")
+        answered_502(60)
+        wait_for(lambda: counted() >= before + 61, 30, "sixty more 502 answers counted")
+        wait_for(lambda: firing(host, "HighErrorRatio", "pyweb-mon-lb1"), 120, "HighErrorRatio firing")
         # Alertmanager has it and posted it to the webhook.
         alerts = json.loads(fetch(host, f"{ALERTMANAGER}/api/v2/alerts"))
         assert "AppHostMissing" in {a["labels"]["alertname"] for a in alerts}
@@ -158,6 +174,7 @@ def test_an_app_host_whose_service_stops_fires_app_host_missing(host, webhook):
     finally:
         app.check_output("systemctl start demo.socket demo.service")
     wait_for(lambda: not firing(host, "AppHostMissing", "pyweb-mon-app1"), 60, "the alert resolves")
+
 
 
 def test_a_backup_27_hours_old_fires_the_backup_alert(host):
