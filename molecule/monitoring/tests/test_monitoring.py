@@ -53,6 +53,16 @@ def firing(host, alert, instance):
     return query(host, f'ALERTS{{alertname="{alert}",alertstate="firing",instance="{instance}"}}')
 
 
+def through_nginx(path, count, status):
+    """`count` HTTPS requests to the load balancer's Nginx, from the load balancer; each answers `status`."""
+    code = ("import ssl, sys, urllib.request, urllib.error\n"
+            "for _ in range(int(sys.argv[2])):\n"
+            "    try: status = urllib.request.urlopen(sys.argv[1], context=ssl._create_unverified_context(), timeout=5).status\n"
+            "    except urllib.error.HTTPError as e: status = e.code\n"
+            "    assert status == int(sys.argv[3]), status\n")
+    other("pyweb-mon-lb1").check_output(f"python3 -c {shlex.quote(code)} https://127.0.0.1{path} {count} {status}")
+
+
 def can_connect(src, address, port):
     return other(src).run(f"timeout 3 bash -c '</dev/tcp/{address}/{port}'").rc == 0
 
@@ -138,27 +148,21 @@ def webhook(host):
 
 
 def test_an_app_host_whose_service_stops_fires_app_host_missing(host, webhook):
-    app, lb = other("pyweb-mon-app1"), other("pyweb-mon-lb1")
-    before = sum(float(r["value"][1]) for r in query(host, 'pyweb_nginx_responses_total{code="502"}'))
+    app = other("pyweb-mon-app1")
+
+    def counted():
+        return sum(float(r["value"][1]) for r in query(host, 'pyweb_nginx_responses_total{code="502"}'))
+
+    before = counted()
     app.check_output("systemctl stop demo.socket demo.service")
     try:
         wait_for(lambda: firing(host, "AppHostMissing", "pyweb-mon-app1"), 90, "AppHostMissing firing")
         # Nginx has no other app host here: it answers 502, mtail counts them, and at more than
         # 0.1 requests per second over 5 minutes, all 5xx, HighErrorRatio fires.
-        def answered_502(count):
-            lb.check_output(
-                "python3 -c \"import ssl, urllib.request, urllib.error\n"
-                f"for _ in range({count}):\n"
-                "    try: urllib.request.urlopen('https://127.0.0.1/', context=ssl._create_unverified_context(), timeout=5)\n"
-                "    except urllib.error.HTTPError as e: assert e.code == 502, e.code\"")
-
-        def counted():
-            return sum(float(r["value"][1]) for r in query(host, 'pyweb_nginx_responses_total{code="502"}'))
-
         # One first (a counter's first sample is no increase), then sixty.
-        answered_502(1)
+        through_nginx("/", 1, 502)
         wait_for(lambda: counted() >= before + 1, 30, "the first 502 answer counted")
-        answered_502(60)
+        through_nginx("/", 60, 502)
         wait_for(lambda: counted() >= before + 61, 30, "sixty more 502 answers counted")
         wait_for(lambda: firing(host, "HighErrorRatio", "pyweb-mon-lb1"), 120, "HighErrorRatio firing")
         # Alertmanager has it and posted it to the webhook.
@@ -211,8 +215,6 @@ def test_rotated_nginx_logs_are_kept_and_still_counted(host):
     lb.check_output("logrotate -f /etc/logrotate.d/nginx")
     assert lb.file("/var/log/nginx/access.log.1").exists
     before = answered_200()
-    for _ in range(3):
-        lb.check_output("python3 -c \"import ssl, urllib.request; urllib.request.urlopen('https://127.0.0.1/healthz', "
-                        "context=ssl._create_unverified_context(), timeout=5)\"")
+    through_nginx("/healthz", 3, 200)
     # mtail follows the new file: the requests after the rotation are counted.
     wait_for(lambda: answered_200() >= before + 3, 30, "three more 200 answers counted after the rotation")
