@@ -23,6 +23,9 @@ help: ## List the targets
 
 LOCAL := -i inventory/local
 
+# New containers are fresh servers with root's key: the first converge logs
+# in as root (playbooks/preflight.yml falls back to it where the admin does
+# not exist yet) and creates the admin every later run logs in as.
 up: deps venv ## Bring the whole stack up on local containers and print its URL
 	ansible-playbook $(LOCAL) playbooks/local_up.yml
 	ansible-playbook $(LOCAL) site.yml
@@ -75,6 +78,7 @@ molecule: setup ## Every Molecule scenario (SCENARIOS="a b" for some)
 	bash scripts/molecule-all.sh $(SCENARIOS)
 
 test: setup lint pytest molecule ## Everything CI runs: then the local stack (make up) and its drills
+	$(MAKE) down
 	$(MAKE) up
 	$(MAKE) drills
 

@@ -4,8 +4,11 @@
 # No container registry is reachable, so images are made from Debian's packages:
 # debootstrap a minimal root file system, add what the test platform needs
 # (the machine's extra CA certificates, the -updates and -security suites, the
-# shared .deb cache hooks), then `docker import` it. An image that already
-# exists is left alone; set FORCE=1 to rebuild.
+# shared .deb cache hooks), then `docker import` it. Like a cloud provider's
+# image, it runs sshd: Ansible reaches the containers over SSH, with a key
+# that the container's creator places in root's authorized_keys. An image
+# that already exists is left alone when it was built by this version of the
+# script (label pyweb.build); set FORCE=1 to rebuild anyway.
 #
 # Usage: scripts/build-images.sh [bookworm] [trixie]
 set -euo pipefail
@@ -15,6 +18,8 @@ SUITES=("$@")
 [ "${#SUITES[@]}" -gt 0 ] || SUITES=(bookworm trixie)
 
 declare -A TAG=([bookworm]=12 [trixie]=13)
+# An image built by another version of this script is rebuilt.
+BUILD_ID=$(sha256sum "$0" | cut -c1-16)
 
 log() { printf '[build-images] %s\n' "$*"; }
 
@@ -31,7 +36,7 @@ mirror() {
 build() {
   local suite=$1 tag=${TAG[$1]:?unknown suite $1} name dir url
   name="${IMAGE_REPO}${tag}-systemd:latest"
-  if [ -z "${FORCE:-}" ] && docker image inspect "$name" >/dev/null 2>&1; then
+  if [ -z "${FORCE:-}" ] && [ "$(docker image inspect -f '{{ index .Config.Labels "pyweb.build" }}' "$name" 2>/dev/null)" = "$BUILD_ID" ]; then
     log "$name exists, skipping"
     return 0
   fi
@@ -40,7 +45,7 @@ build() {
   trap 'rm -rf "$dir"' RETURN
   log "debootstrap $suite from $url"
   debootstrap --variant=minbase \
-    --include=python3,systemd,systemd-sysv,ca-certificates,iproute2,procps \
+    --include=python3,systemd,systemd-sysv,ca-certificates,iproute2,procps,openssh-server \
     "$suite" "$dir" "$url" >"/tmp/debootstrap-${suite}.log" 2>&1 \
     || { tail -n 30 "/tmp/debootstrap-${suite}.log"; exit 1; }
 
@@ -99,11 +104,30 @@ APT
   chroot "$dir" systemctl mask getty@tty1.service systemd-udevd.service \
     systemd-modules-load.service sys-kernel-config.mount >/dev/null 2>&1 || true
   rm -f "$dir/etc/machine-id" && touch "$dir/etc/machine-id"
+
+  # Every server has host keys of its own: none in the image, each container
+  # makes its own at first boot, before sshd starts (what cloud-init does).
+  rm -f "$dir"/etc/ssh/ssh_host_*
+  cat >"$dir/etc/systemd/system/ssh-host-keys.service" <<'UNIT'
+# Managed by scripts/build-images.sh: test images only, not a role's file.
+[Unit]
+Description=Generate this host's SSH host keys
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+Before=ssh.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target ssh.service
+UNIT
+  chroot "$dir" systemctl enable ssh-host-keys.service ssh.service >/dev/null 2>&1
   chroot "$dir" apt-get clean
 
   log "importing $name"
   tar -C "$dir" -c . | docker import \
-    -c 'CMD ["/lib/systemd/systemd"]' - "$name" >/dev/null
+    -c 'CMD ["/lib/systemd/systemd"]' -c "LABEL pyweb.build=$BUILD_ID" - "$name" >/dev/null
   log "$name ready"
 }
 

@@ -74,7 +74,7 @@ def write_inventory(directory, groups, hosts=None, **all_vars):
     variables ({host: {...}}) and variables for all, in `directory`."""
     data = {
         "all": {
-            "vars": {"stack_environment": "test", "stack_domain": "shop.example.com", **all_vars},
+            "vars": {"stack_environment": "test", "stack_domain": "shop.test", **all_vars},
             "children": {g: {"hosts": {h: None for h in members}} for g, members in groups.items()},
         }
     }

@@ -2,6 +2,8 @@
 on its own sees exactly the variables that site.yml sees."""
 
 import json
+import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -38,8 +40,26 @@ def offline_run(playbook, inventory, *args, **extra):
     )
 
 
-def report(playbook, env):
-    run = offline_run(playbook, ROOT / "inventory" / env)
+def filled_in(env, directory):
+    """A copy of an environment's inventory with its CHANGE ME placeholders
+    replaced, as a user would: host and site names of a domain they own (a
+    reserved test name here), a real admin key."""
+    source = ROOT / "inventory" / env
+    if env == "local":
+        return source
+    copy = directory / env
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".secrets"))
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(directory / "admin_key")], check=True)
+    key = (directory / "admin_key.pub").read_text().strip()
+    for f in copy.rglob("*.yml"):
+        text = f.read_text().replace("example.com", "shop.test").replace("(CHANGE ME)", "")
+        text = "\n".join(f"      - {key}" if "Placeholder" in line else line for line in text.splitlines())
+        f.write_text(text + "\n")
+    return copy
+
+
+def report(playbook, env, directory):
+    run = offline_run(playbook, filled_in(env, directory))
     assert run.rc == 0, run.failures() or run.stderr
     # site.yml imports preflight once per tier; it checks and reports once.
     results = [r for r in run.task_results(REPORT) if not r.get("skipped")]
@@ -61,9 +81,9 @@ def test_every_environment_defines_the_stack_groups(env):
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_site_and_a_tier_playbook_see_the_same_variables(env):
-    from_site = report("site.yml", env)
-    from_tier = report("playbooks/common.yml", env)
+def test_site_and_a_tier_playbook_see_the_same_variables(env, tmp_path):
+    from_site = report("site.yml", env, tmp_path / "site")
+    from_tier = report("playbooks/common.yml", env, tmp_path / "tier")
     assert from_site == from_tier
     # Both the shared and the environment's own group_vars are in effect.
     assert from_site["stack_environment"] == env
@@ -164,6 +184,34 @@ def test_an_unreachable_host_stops_the_run_before_any_change(tmp_path):
     )
     run = run_playbook("site.yml", inventory=path)
     assert run.rc != 0
-    assert all(s["unreachable"] == 1 for s in run.data["stats"].values()), run.data["stats"]
+    # Neither the admin nor the bootstrap user (root) got in, and the run says so.
+    assert all(s["failures"] == 1 for s in run.data["stats"].values()), run.data["stats"]
+    said = [" ".join(msg.split()) for task, msg in run.failures()]
+    assert len(said) == len(run.data["stats"]) and all("Ansible cannot log in to" in m for m in said), said
+    assert "neither as the admin" in said[0] and "nor as the bootstrap user root" in said[0]
     # Nothing past the facts: no role's task ran, on any host.
     assert not [name for name in run.task_names() if " : " in name], run.task_names()
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_preflight_refuses_every_placeholder_of_the_example_inventories(env):
+    run = offline_run("site.yml", ROOT / "inventory" / env)
+    msg = preflight_failure(run)
+    assert "placeholders of the example inventory" in msg
+    for named in (
+        f"the host name lb1.{env}.example.com",
+        f"the host name db1.{env}.example.com",
+        f"the site name (stack_domain, stack_extra_server_names) {env}.example.com",
+        f"www.{env}.example.com",
+        "the ACME account e-mail (stack_acme_email) ops@example.com",
+        "the admin user (common_admin_users) admin",
+        "an SSH key that ssh-keygen cannot read: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholder",
+    ):
+        assert named in msg, (named, msg)
+    # Stopped in the checks on the controller: no host was contacted.
+    assert not [t for t in run.task_names() if " : " in t]
+
+
+def test_an_acme_email_at_an_example_domain_is_refused(tmp_path):
+    run = offline_run("site.yml", write_inventory(tmp_path, GROUPS), stack_tls_mode="acme", stack_acme_email="me@example.org")
+    assert "the ACME account e-mail (stack_acme_email) me@example.org" in preflight_failure(run)

@@ -80,5 +80,5 @@ def test_one_host_holds_the_whole_stack(tmp_path):
 
 
 def test_the_site_names_and_certificate_follow_the_domain(five):
-    assert five["lb1"]["tls_domains"] == ["shop.example.com"]
+    assert five["lb1"]["tls_domains"] == ["shop.test"]
     assert five["lb1"]["nginx_default_site"] == ""
