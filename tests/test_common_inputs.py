@@ -12,7 +12,8 @@ def validate(**extra):
 
 
 def test_valid_input_passes_without_touching_the_host():
-    run = validate(common_admin_users=[{"name": "alice", "ssh_keys": [KEY]}])
+    # The placeholder host is reached as admin (conftest.PLACEHOLDER_HOST): an admin.
+    run = validate(common_admin_users=[{"name": "admin", "ssh_keys": [KEY]}, {"name": "alice", "ssh_keys": [KEY]}])
     assert run.rc == 0, run.failures() or run.stderr
     # Only checks ran: argument specs and asserts.
     assert all(
@@ -34,7 +35,10 @@ def test_valid_input_passes_without_touching_the_host():
         ({"common_admin_users": [{"name": "alice", "ssh_keys": ["my laptop key"]}]}, "not a public key line"),
         ({"common_timezone": "Mars/Olympus Mons"}, "common_timezone like Europe/Berlin"),
         ({"common_locale": "english"}, "common_locale must look like en_US.UTF-8"),
-        ({"ansible_user": "root"}, "Ansible connects to testhost over SSH as root"),
+        ({"ansible_user": "root"}, "Ansible logs in to testhost over SSH as root, which this run shuts out"),
+        ({"ansible_user": "debian", "common_bootstrap_user": "debian"}, "which this run shuts out (AllowGroups admits the admins only)"),
+        ({"ansible_user": "bob", "common_admin_users": [{"name": "alice", "ssh_keys": [KEY]}]},
+         "Ansible logs in to testhost as bob, who is not a present admin in common_admin_users"),
     ],
     ids=[
         "port-not-int",
@@ -48,7 +52,17 @@ def test_valid_input_passes_without_touching_the_host():
         "malformed-timezone",
         "malformed-locale",
         "root-lockout",
+        "bootstrap-user-lockout",
+        "login-user-not-an-admin",
     ],
 )
 def test_bad_input_fails_early_naming_the_problem(extra, expected):
     check_failure(validate(**extra), expected)
+
+
+def test_a_bootstrap_user_hands_over_to_an_admin_with_a_key():
+    """A cloud image's sudo user logs in for the first run; an admin with a
+    key takes over, so the run may shut the bootstrap user out."""
+    run = validate(ansible_user="debian", common_bootstrap_user="debian",
+                   common_admin_users=[{"name": "alice", "ssh_keys": [KEY]}])
+    assert run.rc == 0, run.failures() or run.stderr

@@ -12,7 +12,8 @@ import time
 import pytest
 import testinfra
 
-testinfra_hosts = ["ansible://pyweb-mon-backup1"]
+# Over SSH as the admin, with sudo (molecule.yml's connection options).
+testinfra_hosts = ["ansible://pyweb-mon-backup1?sudo=true"]
 ADDRESSES = {"pyweb-mon-lb1": "10.61.0.11", "pyweb-mon-app1": "10.61.0.21",
              "pyweb-mon-db1": "10.61.0.31", "pyweb-mon-backup1": "10.61.0.41"}
 PROMETHEUS = "http://10.61.0.41:9090"
@@ -22,7 +23,7 @@ TEXTFILE = "/var/lib/prometheus/node-exporter/pyweb_backup.prom"
 
 
 def other(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+    return testinfra.get_host(f"ansible://{name}?sudo=true&ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
 
 
 def fetch(host, url):
@@ -218,3 +219,34 @@ def test_rotated_nginx_logs_are_kept_and_still_counted(host):
     through_nginx("/healthz", 3, 200)
     # mtail follows the new file: the requests after the rotation are counted.
     wait_for(lambda: answered_200() >= before + 3, 30, "three more 200 answers counted after the rotation")
+
+
+def test_the_readmes_ssh_tunnel_reaches_prometheus():
+    """README, "Monitoring": ssh -L to Prometheus on the monitoring host, as
+    the admin, from this machine."""
+    import socket
+    from pathlib import Path
+    from urllib.request import urlopen
+
+    key = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory" / ".secrets" / "ssh"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tunnel = subprocess.Popen(
+        ["ssh", "-N", "-i", str(key / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+         "-o", f"UserKnownHostsFile={key / 'known_hosts'}", "-o", "ControlMaster=no", "-o", "ControlPath=none",
+         "-o", "ExitOnForwardFailure=yes", "-L", f"127.0.0.1:{port}:{ADDRESSES['pyweb-mon-backup1']}:9090",
+         f"admin@{ADDRESSES['pyweb-mon-backup1']}"])
+    try:
+        for _ in range(50):
+            try:
+                with urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=5) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("Prometheus did not answer through the tunnel")
+    finally:
+        tunnel.terminate()
+        tunnel.wait(10)

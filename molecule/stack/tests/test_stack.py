@@ -17,7 +17,8 @@ import testinfra
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 import web  # noqa: E402
 
-testinfra_hosts = ["ansible://pyweb-stack-lb1"]
+# Over SSH as the admin, with sudo (molecule.yml's connection options).
+testinfra_hosts = ["ansible://pyweb-stack-lb1?sudo=true"]
 SCENARIO = Path(__file__).resolve().parents[1]
 ROOT = SCENARIO.parents[1]
 INVENTORY_DIR = Path(os.environ.get("MOLECULE_INVENTORY_FILE", "/nonexistent")).parent
@@ -27,10 +28,14 @@ APP_HOSTS = ["pyweb-stack-app1", "pyweb-stack-app2"]
 LB_HOSTS = ["pyweb-stack-lb1", "pyweb-stack-lb2"]
 FLOATING = "10.59.0.100"
 MEDIA = "/srv/demo/shared/media"
+SECRETS = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "inventory" / ".secrets" / "ssh"
+ADDRESSES = {"pyweb-stack-lb1": "10.59.0.11", "pyweb-stack-lb2": "10.59.0.12", "pyweb-stack-app1": "10.59.0.21",
+             "pyweb-stack-app2": "10.59.0.22", "pyweb-stack-db1": "10.59.0.31", "pyweb-stack-backup1": "10.59.0.41"}
+GATEWAY = "10.59.0.1"  # the controller, as the hosts see it
 
 
 def other(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+    return testinfra.get_host(f"ansible://{name}?sudo=true&ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
 
 
 def address(name):
@@ -252,3 +257,80 @@ def test_a_dry_run_of_the_converged_stack_changes_nothing():
     stats, _ = json_run("--check", "--diff")
     assert set(stats) == set(APP_HOSTS) | set(LB_HOSTS) | {"pyweb-stack-db1", "pyweb-stack-backup1"}
     assert all(s["changed"] == 0 and s["failures"] == 0 for s in stats.values()), stats
+
+
+def ssh(user, host, *args, options=()):
+    """ssh from this machine (the controller) with the key the scenario's
+    servers were created with, no agent, no password prompt."""
+    cmd = ["ssh", "-i", str(SECRETS / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+           "-o", f"UserKnownHostsFile={SECRETS / 'known_hosts'}", "-o", "StrictHostKeyChecking=accept-new",
+           "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ConnectTimeout=10", *options,
+           f"{user}@{ADDRESSES[host]}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("host", list(ADDRESSES))
+def test_after_the_first_run_the_admin_logs_in_and_root_does_not(host):
+    admin = ssh("admin", host, "sudo", "-n", "id", "-un")
+    assert admin.returncode == 0 and admin.stdout.strip() == "root", admin.stderr
+    root = ssh("root", host, "true")
+    assert root.returncode == 255 and "Permission denied" in root.stderr, root.stderr
+
+
+def test_passwords_are_not_offered():
+    refused = ssh("admin", "pyweb-stack-app1", "true",
+                  options=["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive"])
+    assert refused.returncode == 255
+    assert "Permission denied (publickey)" in refused.stderr, refused.stderr
+
+
+def test_failed_logins_from_the_controller_never_ban_it():
+    """fail2ban bans after 5 failures; the controller's address is exempt, so
+    a run that fails to log in cannot lock the next one out."""
+    for _ in range(7):
+        ssh("root", "pyweb-stack-db1", "true")
+    status = other("pyweb-stack-db1").check_output("fail2ban-client status sshd")
+    assert "Currently failed" in status
+    assert GATEWAY not in status.split("Banned IP list:")[1]
+    assert ssh("admin", "pyweb-stack-db1", "true").returncode == 0
+
+
+def test_an_admin_opens_a_tunnel_through_a_host_the_deploy_user_cannot():
+    """ssh -L through a load balancer to an app host's server port (open to
+    the load balancers only): what the README's Prometheus tunnel does."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tunnel = subprocess.Popen(
+        ["ssh", "-N", "-i", str(SECRETS / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+         "-o", f"UserKnownHostsFile={SECRETS / 'known_hosts'}", "-o", "ControlMaster=no", "-o", "ControlPath=none",
+         "-o", "ExitOnForwardFailure=yes", "-L", f"127.0.0.1:{port}:{ADDRESSES['pyweb-stack-app1']}:8000",
+         f"admin@{ADDRESSES['pyweb-stack-lb1']}"],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(50):
+            try:
+                status, _, body = web.request(port, "/healthz", NAME, tls=False)
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("no tunnel")
+        assert status == 200 and web.json_body(body)["host"] == "pyweb-stack-app1"
+    finally:
+        tunnel.terminate()
+        tunnel.wait(10)
+    sshd = other("pyweb-stack-lb1").check_output("sshd -T -C user=deploy,host=x,addr=10.59.0.1 | grep -i '^allowtcpforwarding'")
+    assert sshd.strip().lower() == "allowtcpforwarding no"
+
+
+def test_every_host_runs_the_confirmed_firewall_rules():
+    for name in ADDRESSES:
+        host = other(name)
+        assert host.file("/etc/pyweb-firewall/active.nft").content_string == host.file("/etc/pyweb-firewall/rules.nft").content_string
+        assert not host.service("pyweb-firewall-revert.timer").is_running
+        loaded = host.check_output("nft list table inet pyweb")
+        assert "update @r1_ssh_rate_v4 { ip saddr limit rate 15/minute burst 20 packets }" in loaded, name
