@@ -173,6 +173,17 @@ def test_time_zone_and_locale(host):
 
 
 def test_time_sync_is_enabled_with_the_configured_servers(host):
+    if "chrony" in host.ansible.get_variables()["group_names"]:
+        pytest.skip("this host keeps chrony (next test)")
     assert host.service("systemd-timesyncd").is_enabled
     conf = host.check_output("systemd-analyze cat-config systemd/timesyncd.conf")
     assert "NTP=0.debian.pool.ntp.org" in conf
+
+
+def test_an_ntp_daemon_the_image_ships_is_kept(host):
+    """Installing systemd-timesyncd would remove chrony: the role leaves it."""
+    if "chrony" not in host.ansible.get_variables()["group_names"]:
+        pytest.skip("only the host whose image ships chrony")
+    assert host.package("chrony").is_installed
+    assert host.service("chrony").is_enabled
+    assert not host.package("systemd-timesyncd").is_installed

@@ -72,6 +72,13 @@ def test_listens_on_the_private_address(host):
     assert host.socket("tcp://127.0.0.1:5432").is_listening
 
 
+def test_starts_at_boot_only_once_the_network_is_online(host):
+    """The private address must exist before PostgreSQL binds to it."""
+    unit = host.check_output("systemctl list-units --plain --no-legend 'postgresql@*' | awk '{print $1}'").split()[0]
+    for prop in ("After", "Wants"):
+        assert "network-online.target" in host.check_output(f"systemctl show -p {prop} --value {unit}").split()
+
+
 def test_memory_settings_derive_from_the_given_memory(host):
     def show(name):
         return host.check_output(f"runuser -u postgres -- psql -tAc 'SHOW {name}'")
