@@ -7,10 +7,15 @@ a backup 27 hours old is too old."""
 import json
 import os
 import shlex
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import testinfra
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+import sshclient  # noqa: E402
 
 # Over SSH as the admin, with sudo (molecule.yml's connection options).
 testinfra_hosts = ["ansible://pyweb-mon-backup1?sudo=true"]
@@ -224,29 +229,9 @@ def test_rotated_nginx_logs_are_kept_and_still_counted(host):
 def test_the_readmes_ssh_tunnel_reaches_prometheus():
     """README, "Monitoring": ssh -L to Prometheus on the monitoring host, as
     the admin, from this machine."""
-    import socket
-    from pathlib import Path
     from urllib.request import urlopen
 
-    key = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory" / ".secrets" / "ssh"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    tunnel = subprocess.Popen(
-        ["ssh", "-N", "-i", str(key / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-         "-o", f"UserKnownHostsFile={key / 'known_hosts'}", "-o", "ControlMaster=no", "-o", "ControlPath=none",
-         "-o", "ExitOnForwardFailure=yes", "-L", f"127.0.0.1:{port}:{ADDRESSES['pyweb-mon-backup1']}:9090",
-         f"admin@{ADDRESSES['pyweb-mon-backup1']}"])
-    try:
-        for _ in range(50):
-            try:
-                with urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=5) as answer:
-                    assert answer.status == 200
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("Prometheus did not answer through the tunnel")
-    finally:
-        tunnel.terminate()
-        tunnel.wait(10)
+    backup = ADDRESSES["pyweb-mon-backup1"]
+    with sshclient.tunnel("admin", backup, backup, 9090) as port, \
+            urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=10) as answer:
+        assert answer.status == 200

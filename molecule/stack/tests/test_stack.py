@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+import sshclient  # noqa: E402
 import web  # noqa: E402
 
 # Over SSH as the admin, with sudo (molecule.yml's connection options).
@@ -28,7 +30,6 @@ APP_HOSTS = ["pyweb-stack-app1", "pyweb-stack-app2"]
 LB_HOSTS = ["pyweb-stack-lb1", "pyweb-stack-lb2"]
 FLOATING = "10.59.0.100"
 MEDIA = "/srv/demo/shared/media"
-SECRETS = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "inventory" / ".secrets" / "ssh"
 ADDRESSES = {"pyweb-stack-lb1": "10.59.0.11", "pyweb-stack-lb2": "10.59.0.12", "pyweb-stack-app1": "10.59.0.21",
              "pyweb-stack-app2": "10.59.0.22", "pyweb-stack-db1": "10.59.0.31", "pyweb-stack-backup1": "10.59.0.41"}
 GATEWAY = "10.59.0.1"  # the controller, as the hosts see it
@@ -260,13 +261,7 @@ def test_a_dry_run_of_the_converged_stack_changes_nothing():
 
 
 def ssh(user, host, *args, options=()):
-    """ssh from this machine (the controller) with the key the scenario's
-    servers were created with, no agent, no password prompt."""
-    cmd = ["ssh", "-i", str(SECRETS / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-           "-o", f"UserKnownHostsFile={SECRETS / 'known_hosts'}", "-o", "StrictHostKeyChecking=accept-new",
-           "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ConnectTimeout=10", *options,
-           f"{user}@{ADDRESSES[host]}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    return sshclient.run(user, ADDRESSES[host], *args, extra=options)
 
 
 @pytest.mark.parametrize("host", list(ADDRESSES))
@@ -298,31 +293,9 @@ def test_failed_logins_from_the_controller_never_ban_it():
 def test_an_admin_opens_a_tunnel_through_a_host_the_deploy_user_cannot():
     """ssh -L through a load balancer to an app host's server port (open to
     the load balancers only): what the README's Prometheus tunnel does."""
-    import socket
-    import time
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    tunnel = subprocess.Popen(
-        ["ssh", "-N", "-i", str(SECRETS / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-         "-o", f"UserKnownHostsFile={SECRETS / 'known_hosts'}", "-o", "ControlMaster=no", "-o", "ControlPath=none",
-         "-o", "ExitOnForwardFailure=yes", "-L", f"127.0.0.1:{port}:{ADDRESSES['pyweb-stack-app1']}:8000",
-         f"admin@{ADDRESSES['pyweb-stack-lb1']}"],
-        stderr=subprocess.PIPE, text=True)
-    try:
-        for _ in range(50):
-            try:
-                status, _, body = web.request(port, "/healthz", NAME, tls=False)
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("no tunnel")
-        assert status == 200 and web.json_body(body)["host"] == "pyweb-stack-app1"
-    finally:
-        tunnel.terminate()
-        tunnel.wait(10)
+    with sshclient.tunnel("admin", ADDRESSES["pyweb-stack-lb1"], ADDRESSES["pyweb-stack-app1"], 8000) as port:
+        status, _, body = web.request(port, "/healthz", NAME, tls=False)
+    assert status == 200 and web.json_body(body)["host"] == "pyweb-stack-app1"
     sshd = other("pyweb-stack-lb1").check_output("sshd -T -C user=deploy,host=x,addr=10.59.0.1 | grep -i '^allowtcpforwarding'")
     assert sshd.strip().lower() == "allowtcpforwarding no"
 
@@ -348,7 +321,7 @@ def active_rules(name):
 
 def test_sshd_settings_that_shut_out_the_login_are_refused_before_any_change():
     before = other("pyweb-stack-app2").file("/etc/ssh/sshd_config").content_string
-    key = (SECRETS / "id_ed25519.pub").read_text().strip()
+    key = (sshclient.keys() / "id_ed25519.pub").read_text().strip()
     other_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBp0aKfLkE6qVUR5p5fH8x7d6l3vY0kq9Kc0p2s2n5wX alice@laptop"
     # admin is no longer an admin: AllowGroups would shut it out.
     not_admin = project_playbook("playbooks/common.yml", "--limit", "pyweb-stack-app2", "-e",
@@ -374,7 +347,6 @@ def test_a_firewall_that_cuts_the_controller_off_is_reverted_by_its_timer():
                            json.dumps({"stack_admin_networks": ["192.0.2.0/24"], "firewall_confirm_timeout": 30}))
     assert cut.returncode != 0
     assert "no longer answered" in said(cut) and "The previous rules were put back" in said(cut)
-    import time
     deadline = time.monotonic() + 90
     while ssh("admin", "pyweb-stack-app2", "true").returncode != 0:
         assert time.monotonic() < deadline, "the host did not come back"
