@@ -272,6 +272,14 @@ def test_after_the_first_run_the_admin_logs_in_and_root_does_not(host):
     assert root.returncode == 255 and "Permission denied" in root.stderr, root.stderr
 
 
+def test_a_cloud_images_user_hands_over_to_the_admin():
+    """backup1 was reached first as the image's sudo user (prepare.yml); after
+    the first run the admin logs in there and that user does not."""
+    assert ssh("admin", "pyweb-stack-backup1", "true").returncode == 0
+    image_user = ssh("debian", "pyweb-stack-backup1", "true")
+    assert image_user.returncode == 255 and "Permission denied" in image_user.stderr, image_user.stderr
+
+
 def test_passwords_are_not_offered():
     refused = ssh("admin", "pyweb-stack-app1", "true",
                   options=["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive"])
