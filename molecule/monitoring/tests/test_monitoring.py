@@ -17,8 +17,11 @@ import testinfra
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 import sshclient  # noqa: E402
 
+# Molecule's inventory directory: its own file (the connection options) and
+# the linked hosts.yml (the addresses); the inventory file alone lacks those.
+INVENTORY_DIR = Path(os.environ.get("MOLECULE_INVENTORY_FILE", "/nonexistent")).parent
 # Over SSH as the admin, with sudo (molecule.yml's connection options).
-testinfra_hosts = ["ansible://pyweb-mon-backup1?sudo=true"]
+testinfra_hosts = [f"ansible://pyweb-mon-backup1?sudo=true&ansible_inventory={INVENTORY_DIR}"]
 ADDRESSES = {"pyweb-mon-lb1": "10.61.0.11", "pyweb-mon-app1": "10.61.0.21",
              "pyweb-mon-db1": "10.61.0.31", "pyweb-mon-backup1": "10.61.0.41"}
 PROMETHEUS = "http://10.61.0.41:9090"
@@ -28,7 +31,7 @@ TEXTFILE = "/var/lib/prometheus/node-exporter/pyweb_backup.prom"
 
 
 def other(name):
-    return testinfra.get_host(f"ansible://{name}?sudo=true&ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+    return testinfra.get_host(f"ansible://{name}?sudo=true&ansible_inventory={INVENTORY_DIR}")
 
 
 def fetch(host, url):

@@ -19,11 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 import sshclient  # noqa: E402
 import web  # noqa: E402
 
-# Over SSH as the admin, with sudo (molecule.yml's connection options).
-testinfra_hosts = ["ansible://pyweb-stack-lb1?sudo=true"]
 SCENARIO = Path(__file__).resolve().parents[1]
 ROOT = SCENARIO.parents[1]
+# Molecule's inventory directory: its own file (the connection options) and
+# the linked hosts.yml (the addresses); the inventory file alone lacks those.
 INVENTORY_DIR = Path(os.environ.get("MOLECULE_INVENTORY_FILE", "/nonexistent")).parent
+# Over SSH as the admin, with sudo (molecule.yml's connection options).
+testinfra_hosts = [f"ansible://pyweb-stack-lb1?sudo=true&ansible_inventory={INVENTORY_DIR}"]
 NAME = "pyweb.localhost"
 HTTPS, HTTP = 28443, 28080
 APP_HOSTS = ["pyweb-stack-app1", "pyweb-stack-app2"]
@@ -36,7 +38,7 @@ GATEWAY = "10.59.0.1"  # the controller, as the hosts see it
 
 
 def other(name):
-    return testinfra.get_host(f"ansible://{name}?sudo=true&ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+    return testinfra.get_host(f"ansible://{name}?sudo=true&ansible_inventory={INVENTORY_DIR}")
 
 
 def address(name):
