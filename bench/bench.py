@@ -95,16 +95,21 @@ def bench_inventory(apps):
     d.mkdir(parents=True)
     data = yaml.safe_load((LOCAL / "hosts.yml").read_text())
     # A network of its own, beside the local stack's (which P2 uses): its own
-    # subnet and floating address; containers get addresses from docker.
+    # subnet and floating address. Ansible reaches each container over SSH at
+    # its fixed address there (.1x load balancers, .2x app hosts, .3x the
+    # database, .4x the backup host, as in the local layout).
     data["all"]["vars"].update(local_network="pyweb-bench", local_subnet="10.60.0.0/24",
                                stack_floating_address="10.60.0.100")
     children = data["all"]["children"]
+    first_address = {"loadbalancers": 11, "app": 21, "db": 31, "backup": 41}
     renamed = {}
     for group, body in children.items():
         hosts = list(body["hosts"])
         if group == "app":
             hosts = [f"pyweb-app{i}" for i in range(1, apps + 1)]
-        body["hosts"] = {h.replace("pyweb-", "pyweb-bench-"): None for h in hosts}
+        start = first_address.get(group)
+        body["hosts"] = {h.replace("pyweb-", "pyweb-bench-"): ({"ansible_host": f"10.60.0.{start + i}"} if start else None)
+                         for i, h in enumerate(hosts)}
         renamed.update({h: h.replace("pyweb-", "pyweb-bench-") for h in hosts})
     (d / "hosts.yml").write_text(yaml.safe_dump(data))
     os.symlink(LOCAL / "group_vars", d / "group_vars")

@@ -9,6 +9,7 @@ scenario's own docker network."""
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import time
@@ -196,6 +197,11 @@ def front_playbook(tmp_path, loadbalancers, *args):
     (inventory / "hosts.yml").write_text(json.dumps(hosts))
     if not (inventory / "group_vars").exists():
         os.symlink(ROOT / "inventory" / "local" / "group_vars", inventory / "group_vars")
+    # The local group_vars name the admin's key beside the inventory (create.yml made it).
+    keys = inventory / ".secrets" / "ssh"
+    if not keys.exists():
+        keys.mkdir(parents=True)
+        shutil.copy(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory" / ".secrets" / "ssh" / "id_ed25519.pub", keys)
     env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
     return subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "loadbalancers.yml"), *args],
                           capture_output=True, text=True, timeout=900, env=env)
