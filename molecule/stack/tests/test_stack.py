@@ -306,7 +306,7 @@ def test_an_admin_opens_a_tunnel_through_a_host_the_deploy_user_cannot():
     with sshclient.tunnel("admin", ADDRESSES["pyweb-stack-lb1"], ADDRESSES["pyweb-stack-app1"], 8000) as port:
         status, _, body = web.request(port, "/healthz", NAME, tls=False)
     assert status == 200 and web.json_body(body)["host"] == "pyweb-stack-app1"
-    sshd = other("pyweb-stack-lb1").check_output("sshd -T -C user=deploy,host=x,addr=10.59.0.1 | grep -i '^allowtcpforwarding'")
+    sshd = other("pyweb-stack-lb1").check_output(f"sshd -T -C user=deploy,host=x,addr={GATEWAY} | grep -i '^allowtcpforwarding'")
     assert sshd.strip().lower() == "allowtcpforwarding no"
 
 
