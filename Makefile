@@ -6,6 +6,7 @@ VENV      ?= .venv
 SSLYZE_VENV ?= .cache/sslyze-venv
 PYTHON    ?= python3
 BIN       := $(CURDIR)/$(VENV)/bin
+PYTEST_WORKERS ?= 2
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 export PATH := $(BIN):$(PATH):/usr/sbin:/sbin
@@ -72,7 +73,7 @@ ansible-lint: venv
 	ansible-lint --profile production
 
 pytest: venv ## Fast tests that need no container (variables, inventories)
-	pytest -q tests
+	pytest -q -n $(PYTEST_WORKERS) tests
 
 molecule: setup ## Every Molecule scenario (SCENARIOS="a b" for some)
 	bash scripts/molecule-all.sh $(SCENARIOS)

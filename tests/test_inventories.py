@@ -45,11 +45,15 @@ def filled_in(env, directory):
     replaced, as a user would: host and site names of a domain they own (a
     reserved test name here), a real admin key."""
     source = ROOT / "inventory" / env
-    if env == "local":
-        return source
     copy = directory / env
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".secrets"))
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(directory / "admin_key")], check=True)
+    if env == "local":
+        # make up generates this key on a fresh clone before its first run.
+        (copy / ".secrets" / "ssh").mkdir(parents=True)
+        for suffix in ("", ".pub"):
+            shutil.copy(directory / f"admin_key{suffix}", copy / ".secrets" / "ssh" / f"id_ed25519{suffix}")
+        return copy
     key = (directory / "admin_key.pub").read_text().strip()
     for f in copy.rglob("*.yml"):
         text = f.read_text().replace("example.com", "shop.test").replace("(CHANGE ME)", "")
