@@ -28,9 +28,11 @@ def test_every_default_is_prefixed_specified_and_documented(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_role_has_a_molecule_scenario(role):
+    # Its own scenario, a scenario that converges it, or a test suite of its
+    # own on a scenario that converges the whole stack (monitoring on stack).
     assert (ROOT / "molecule" / role / "molecule.yml").exists() or any(
         role in (p.read_text()) for p in (ROOT / "molecule").glob("*/converge.yml")
-    )
+    ) or any((ROOT / "molecule").glob(f"*/tests/test_{role}.py"))
 
 
 @pytest.mark.parametrize("role", ROLES)

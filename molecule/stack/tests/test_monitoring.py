@@ -1,8 +1,13 @@
-"""Monitoring as an operator meets it: Prometheus scrapes every host of the
-inventory, the exporters answer the monitoring host only, the alert rules pass
-promtool's checks and unit tests, and real failures fire alerts: an app host
-whose service stops drops out of the pool (and Alertmanager tells the webhook),
-a backup 27 hours old is too old."""
+"""Monitoring as an operator meets it, on the stack scenario's converge (the
+backup host is also the monitoring host, as in the local layout): Prometheus
+scrapes every host of the inventory, the exporters answer the monitoring host
+only, the alert rules pass promtool's checks and unit tests, and real failures
+fire alerts: an app host whose service stops drops out of the pool while the
+site stays up (and Alertmanager tells the webhook), the whole app tier down
+raises the error ratio, a backup 27 hours old is too old.
+
+Runs before test_stack.py (pytest takes the files in name order): the first
+tests see the stack as the converge left it, with nothing firing."""
 
 import json
 import os
@@ -21,11 +26,13 @@ import sshclient  # noqa: E402
 # the linked hosts.yml (the addresses); the inventory file alone lacks those.
 INVENTORY_DIR = Path(os.environ.get("MOLECULE_INVENTORY_FILE", "/nonexistent")).parent
 # Over SSH as the admin, with sudo (molecule.yml's connection options).
-testinfra_hosts = [f"ansible://pyweb-mon-backup1?sudo=true&ansible_inventory={INVENTORY_DIR}"]
-ADDRESSES = {"pyweb-mon-lb1": "10.61.0.11", "pyweb-mon-app1": "10.61.0.21",
-             "pyweb-mon-db1": "10.61.0.31", "pyweb-mon-backup1": "10.61.0.41"}
-PROMETHEUS = "http://10.61.0.41:9090"
-ALERTMANAGER = "http://10.61.0.41:9093"
+testinfra_hosts = [f"ansible://pyweb-stack-backup1?sudo=true&ansible_inventory={INVENTORY_DIR}"]
+ADDRESSES = {"pyweb-stack-lb1": "10.59.0.11", "pyweb-stack-lb2": "10.59.0.12", "pyweb-stack-app1": "10.59.0.21",
+             "pyweb-stack-app2": "10.59.0.22", "pyweb-stack-db1": "10.59.0.31", "pyweb-stack-backup1": "10.59.0.41"}
+LB_HOSTS = ["pyweb-stack-lb1", "pyweb-stack-lb2"]
+APP_HOSTS = ["pyweb-stack-app1", "pyweb-stack-app2"]
+PROMETHEUS = "http://10.59.0.41:9090"
+ALERTMANAGER = "http://10.59.0.41:9093"
 HOOK_LOG = "/var/tmp/pyweb-test-hook.log"
 TEXTFILE = "/var/lib/prometheus/node-exporter/pyweb_backup.prom"
 
@@ -69,7 +76,7 @@ def through_nginx(path, count, status):
             "    try: status = urllib.request.urlopen(sys.argv[1], context=ssl._create_unverified_context(), timeout=5).status\n"
             "    except urllib.error.HTTPError as e: status = e.code\n"
             "    assert status == int(sys.argv[3]), status\n")
-    other("pyweb-mon-lb1").check_output(f"python3 -c {shlex.quote(code)} https://127.0.0.1{path} {count} {status}")
+    other("pyweb-stack-lb1").check_output(f"python3 -c {shlex.quote(code)} https://127.0.0.1{path} {count} {status}")
 
 
 def can_connect(src, address, port):
@@ -97,9 +104,9 @@ def test_the_unit_tests_catch_a_wrong_rule(host):
 
 
 def test_every_host_and_exporter_of_the_inventory_is_scraped_and_up(host):
-    expected = {("node", h) for h in ADDRESSES} | {
-        ("nginx", "pyweb-mon-lb1"), ("nginx_log", "pyweb-mon-lb1"), ("postgres", "pyweb-mon-db1"),
-        ("app_pool", "pyweb-mon-app1"), ("prometheus", "pyweb-mon-backup1"), ("alertmanager", "pyweb-mon-backup1"),
+    expected = {("node", h) for h in ADDRESSES} | {("nginx", lb) for lb in LB_HOSTS} | {
+        ("nginx_log", lb) for lb in LB_HOSTS} | {("app_pool", app) for app in APP_HOSTS} | {
+        ("postgres", "pyweb-stack-db1"), ("prometheus", "pyweb-stack-backup1"), ("alertmanager", "pyweb-stack-backup1"),
     }
 
     def all_up():
@@ -108,9 +115,10 @@ def test_every_host_and_exporter_of_the_inventory_is_scraped_and_up(host):
         return seen if set(seen) == expected and set(seen.values()) == {"up"} else None
 
     wait_for(all_up, 90, "every target up")
-    # The app host is probed from the load balancer, where Nginx reaches it.
+    # Each app host is probed from each load balancer, where Nginx reaches it.
     probe = query(host, 'probe_success{job="app_pool"}')
-    assert [(r["metric"]["prober"], r["value"][1]) for r in probe] == [("pyweb-mon-lb1", "1")]
+    assert {(r["metric"]["instance"], r["metric"]["prober"]): r["value"][1] for r in probe} == {
+        (app, lb): "1" for app in APP_HOSTS for lb in LB_HOSTS}
 
 
 def test_nothing_fires_on_a_sound_stack(host):
@@ -121,20 +129,23 @@ def test_the_exporters_report_what_they_watch(host):
     assert query(host, "pg_up")[0]["value"][1] == "1"
     assert query(host, "nginx_up")[0]["value"][1] == "1"
     # The site's certificate: its real expiry, far from the 14-day alert.
-    cert = other("pyweb-mon-lb1").check_output(
-        "date -d \"$(openssl x509 -noout -enddate -in /etc/ssl/pyweb/pyweb/fullchain.pem | cut -d= -f2)\" +%s")
-    expiry = query(host, "pyweb_tls_certificate_not_after_timestamp_seconds")
-    assert [(r["metric"]["instance"], r["value"][1]) for r in expiry] == [("pyweb-mon-lb1", cert)]
+    expiry = {r["metric"]["instance"]: r["value"][1]
+              for r in query(host, "pyweb_tls_certificate_not_after_timestamp_seconds")}
+    assert set(expiry) == set(LB_HOSTS)
+    for lb in LB_HOSTS:
+        cert = other(lb).check_output(
+            "date -d \"$(openssl x509 -noout -enddate -in /etc/ssl/pyweb/pyweb/fullchain.pem | cut -d= -f2)\" +%s")
+        assert expiry[lb] == cert, lb
     assert not query(host, 'ALERTS{alertname="CertificateExpiring"}')
 
 
 @pytest.mark.parametrize("target, port", [
-    ("pyweb-mon-lb1", 9100), ("pyweb-mon-lb1", 9113), ("pyweb-mon-lb1", 3903), ("pyweb-mon-lb1", 9115),
-    ("pyweb-mon-db1", 9187), ("pyweb-mon-app1", 9100),
+    ("pyweb-stack-lb1", 9100), ("pyweb-stack-lb1", 9113), ("pyweb-stack-lb1", 3903), ("pyweb-stack-lb2", 9115),
+    ("pyweb-stack-db1", 9187), ("pyweb-stack-app1", 9100), ("pyweb-stack-app2", 9100),
 ])
 def test_exporter_ports_answer_the_monitoring_host_only(target, port):
-    assert can_connect("pyweb-mon-backup1", ADDRESSES[target], port)
-    source = "pyweb-mon-app1" if target != "pyweb-mon-app1" else "pyweb-mon-db1"
+    assert can_connect("pyweb-stack-backup1", ADDRESSES[target], port)
+    source = "pyweb-stack-app1" if target != "pyweb-stack-app1" else "pyweb-stack-db1"
     assert not can_connect(source, ADDRESSES[target], port)
 
 
@@ -157,62 +168,77 @@ def webhook(host):
 
 
 def test_an_app_host_whose_service_stops_fires_app_host_missing(host, webhook):
-    app = other("pyweb-mon-app1")
+    app = other("pyweb-stack-app1")
+    app.check_output("systemctl stop demo.socket demo.service")
+    try:
+        # Both load balancers see it fail its health check; the other app host serves the site.
+        wait_for(lambda: {r["metric"]["prober"] for r in firing(host, "AppHostMissing", "pyweb-stack-app1")}
+                 == set(LB_HOSTS), 90, "AppHostMissing firing from both load balancers")
+        through_nginx("/", 20, 200)
+        assert not firing(host, "AppHostMissing", "pyweb-stack-app2")
+        # Alertmanager has it and posted it to the webhook.
+        alerts = json.loads(fetch(host, f"{ALERTMANAGER}/api/v2/alerts"))
+        assert "AppHostMissing" in {a["labels"]["alertname"] for a in alerts}
 
+        def posted():
+            sent = [json.loads(line) for line in host.run(f"cat {HOOK_LOG}").stdout.splitlines() if line.strip()]
+            return [a for m in sent for a in m["alerts"] if a["labels"]["alertname"] == "AppHostMissing"
+                    and a["status"] == "firing" and a["labels"]["instance"] == "pyweb-stack-app1"]
+
+        alert = wait_for(posted, 60, "the webhook receives the firing alert")[0]
+        assert alert["annotations"]["summary"] in {
+            f"pyweb-stack-app1 is out of the pool: its health check fails from {lb}" for lb in LB_HOSTS}
+    finally:
+        app.check_output("systemctl start demo.socket demo.service")
+    wait_for(lambda: not firing(host, "AppHostMissing", "pyweb-stack-app1"), 60, "the alert resolves")
+
+
+def test_the_whole_app_tier_down_fires_high_error_ratio(host):
     def counted():
         return sum(float(r["value"][1]) for r in query(host, 'pyweb_nginx_responses_total{code="502"}'))
 
     before = counted()
-    app.check_output("systemctl stop demo.socket demo.service")
+    for name in APP_HOSTS:
+        other(name).check_output("systemctl stop demo.socket demo.service")
     try:
-        wait_for(lambda: firing(host, "AppHostMissing", "pyweb-mon-app1"), 90, "AppHostMissing firing")
-        # Nginx has no other app host here: it answers 502, mtail counts them, and at more than
+        # Nginx has no app host left: it answers 502, mtail counts them, and at more than
         # 0.1 requests per second over 5 minutes, all 5xx, HighErrorRatio fires.
         # One first (a counter's first sample is no increase), then sixty.
         through_nginx("/", 1, 502)
         wait_for(lambda: counted() >= before + 1, 30, "the first 502 answer counted")
         through_nginx("/", 60, 502)
         wait_for(lambda: counted() >= before + 61, 30, "sixty more 502 answers counted")
-        wait_for(lambda: firing(host, "HighErrorRatio", "pyweb-mon-lb1"), 120, "HighErrorRatio firing")
-        # Alertmanager has it and posted it to the webhook.
-        alerts = json.loads(fetch(host, f"{ALERTMANAGER}/api/v2/alerts"))
-        assert "AppHostMissing" in {a["labels"]["alertname"] for a in alerts}
-        def posted():
-            sent = [json.loads(line) for line in host.run(f"cat {HOOK_LOG}").stdout.splitlines() if line.strip()]
-            return [a for m in sent for a in m["alerts"] if a["labels"]["alertname"] == "AppHostMissing"
-                    and a["status"] == "firing" and a["labels"]["instance"] == "pyweb-mon-app1"]
-
-        alert = wait_for(posted, 60, "the webhook receives the firing alert")[0]
-        assert alert["annotations"]["summary"] == "pyweb-mon-app1 is out of the pool: its health check fails from pyweb-mon-lb1"
+        wait_for(lambda: firing(host, "HighErrorRatio", "pyweb-stack-lb1"), 120, "HighErrorRatio firing")
+        assert not firing(host, "HighErrorRatio", "pyweb-stack-lb2")
     finally:
-        app.check_output("systemctl start demo.socket demo.service")
-    wait_for(lambda: not firing(host, "AppHostMissing", "pyweb-mon-app1"), 60, "the alert resolves")
-
+        for name in APP_HOSTS:
+            other(name).check_output("systemctl start demo.socket demo.service")
+    through_nginx("/healthz", 3, 200)
 
 
 def test_a_backup_27_hours_old_fires_the_backup_alert(host):
-    db = other("pyweb-mon-db1")
+    db = other("pyweb-stack-db1")
     # A real backup first: its success time is scraped and no alert fires.
     db.check_output("systemctl start pyweb-backup.service")
     done = int(db.check_output(f"sed -n 's/^pyweb_backup_last_success_timestamp_seconds //p' {TEXTFILE}"))
-    wait_for(lambda: query(host, f'pyweb_backup_last_success_timestamp_seconds{{instance="pyweb-mon-db1"}} == {done}'),
+    wait_for(lambda: query(host, f'pyweb_backup_last_success_timestamp_seconds{{instance="pyweb-stack-db1"}} == {done}'),
              30, "the backup's time scraped")
-    assert not firing(host, "BackupTooOld", "pyweb-mon-db1")
+    assert not firing(host, "BackupTooOld", "pyweb-stack-db1")
     saved = db.file(TEXTFILE).content_string
     try:
         old = int(time.time()) - 27 * 3600
         db.check_output(f"printf 'pyweb_backup_last_run_success 1\\npyweb_backup_last_success_timestamp_seconds {old}\\n'"
                         f" > {TEXTFILE}.tmp && mv {TEXTFILE}.tmp {TEXTFILE}")
-        alert = wait_for(lambda: firing(host, "BackupTooOld", "pyweb-mon-db1"), 60, "BackupTooOld firing")
+        alert = wait_for(lambda: firing(host, "BackupTooOld", "pyweb-stack-db1"), 60, "BackupTooOld firing")
         assert alert[0]["metric"]["severity"] == "critical"
-        assert not firing(host, "BackupTooOld", "pyweb-mon-app1")
+        assert not firing(host, "BackupTooOld", "pyweb-stack-app1")
     finally:
         db.check_output(f"printf %s {shlex.quote(saved)} > {TEXTFILE}.tmp && mv {TEXTFILE}.tmp {TEXTFILE}")
-    wait_for(lambda: not firing(host, "BackupTooOld", "pyweb-mon-db1"), 60, "the alert resolves")
+    wait_for(lambda: not firing(host, "BackupTooOld", "pyweb-stack-db1"), 60, "the alert resolves")
 
 
 def test_rotated_nginx_logs_are_kept_and_still_counted(host):
-    lb = other("pyweb-mon-lb1")
+    lb = other("pyweb-stack-lb1")
     # Kept 14 days (stack_log_retention_days), like the journal with the app server's logs.
     assert "rotate 14" in lb.file("/etc/logrotate.d/nginx").content_string
     journald = lb.check_output("systemd-analyze cat-config systemd/journald.conf")
@@ -234,7 +260,7 @@ def test_the_readmes_ssh_tunnel_reaches_prometheus():
     the admin, from this machine."""
     from urllib.request import urlopen
 
-    backup = ADDRESSES["pyweb-mon-backup1"]
+    backup = ADDRESSES["pyweb-stack-backup1"]
     with sshclient.tunnel("admin", backup, backup, 9090) as port, \
             urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=10) as answer:
         assert answer.status == 200
