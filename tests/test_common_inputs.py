@@ -39,6 +39,8 @@ def test_valid_input_passes_without_touching_the_host():
         ({"ansible_user": "debian", "common_bootstrap_user": "debian"}, "which this run shuts out (AllowGroups admits the admins only)"),
         ({"ansible_user": "bob", "common_admin_users": [{"name": "alice", "ssh_keys": [KEY]}]},
          "Ansible logs in to testhost as bob, who is not a present admin in common_admin_users"),
+        # The placeholder host is reached on port 1 (conftest.PLACEHOLDER_HOST).
+        ({"common_ssh_port": 2222}, "Ansible logs in to testhost on port 1, which sshd would stop listening on"),
     ],
     ids=[
         "port-not-int",
@@ -54,10 +56,18 @@ def test_valid_input_passes_without_touching_the_host():
         "root-lockout",
         "bootstrap-user-lockout",
         "login-user-not-an-admin",
+        "login-port-closed",
     ],
 )
 def test_bad_input_fails_early_naming_the_problem(extra, expected):
     check_failure(validate(**extra), expected)
+
+
+def test_moving_sshd_passes_while_the_login_port_stays_open():
+    # Reached on port 1; sshd moves to 2222 and keeps 1 until the run has moved (site.yml).
+    run = validate(common_admin_users=[{"name": "admin", "ssh_keys": [KEY]}],
+                   common_ssh_port=2222, common_ssh_extra_ports=[1])
+    assert run.rc == 0, run.failures() or run.stderr
 
 
 def test_a_bootstrap_user_hands_over_to_an_admin_with_a_key():

@@ -6,6 +6,7 @@ that a restore brings back."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -363,3 +364,34 @@ def test_a_firewall_that_cuts_the_controller_off_is_reverted_by_its_timer():
         time.sleep(3)
     assert active_rules("pyweb-stack-app2") == before
     assert "192.0.2.0/24" not in other("pyweb-stack-app2").check_output("nft list table inet pyweb")
+
+
+# Last: the hosts answer SSH on another port afterwards (Testinfra's
+# connection, from the inventory, knows port 22 only).
+
+def answers(address, port):
+    with socket.socket() as s:
+        s.settimeout(3)
+        return s.connect_ex((address, port)) == 0
+
+
+def test_one_setting_moves_ssh_to_another_port_in_one_run():
+    """stack_ssh_port: 2222 moves sshd, its firewall opening, the backups'
+    SFTP and Ansible's own connection together: site.yml logs in on 22,
+    keeps both open while it works, moves over and closes 22 at its end."""
+    moved = project_playbook("site.yml", "-e", "stack_ssh_port=2222")
+    assert moved.returncode == 0, moved.stdout[-3000:]
+    for name, addr in ADDRESSES.items():
+        admin = ssh("admin", name, "sudo", "-n", "ss", "-Hltn", options=["-p", "2222"])
+        assert admin.returncode == 0, (name, admin.stderr)
+        listening = {line.split()[3].rsplit(":", 1)[1] for line in admin.stdout.splitlines()}
+        assert "2222" in listening and "22" not in listening, (name, listening)
+        assert not answers(addr, 22), name
+    # The next run logs in on 2222 at once; the backups reach the backup host's SFTP there.
+    backup = project_playbook("playbooks/backup.yml", "-e", "stack_ssh_port=2222")
+    assert backup.returncode == 0, backup.stdout[-3000:]
+    known = ssh("admin", "pyweb-stack-db1", "sudo", "-n", "ssh-keygen", "-F", f"[{ADDRESSES['pyweb-stack-backup1']}]:2222",
+                "-f", "/root/.ssh/known_hosts", options=["-p", "2222"])
+    assert known.returncode == 0 and known.stdout.strip(), known.stderr
+    rules = ssh("admin", "pyweb-stack-backup1", "sudo", "-n", "nft", "list", "table", "inet", "pyweb", options=["-p", "2222"])
+    assert "tcp dport 2222" in rules.stdout and "tcp dport 22 " not in rules.stdout, rules.stdout
