@@ -100,13 +100,15 @@ def test_valid_postgresql_input_passes():
     [
         ({"firewall_allowed": [{"name": "db", "port": 5432, "sources": ["app1.example.com"]}]}, "bad: app1.example.com"),
         ({"firewall_allowed": [{"name": "a", "port": 8000}, {"name": "b", "port": 8000}]}, "clash: 8000/tcp"),
-        ({"firewall_allowed": [{"name": "ssh again", "port": 22}]}, "clash: 22/tcp"),
+        ({"firewall_ssh_port": 22, "firewall_allowed": [{"name": "ssh again", "port": 22}]}, "clash: 22/tcp"),
+        # By default the SSH port is the one Ansible connects on: 1 on the placeholder host.
+        ({"firewall_allowed": [{"name": "ssh again", "port": 1}]}, "clash: 1/tcp"),
         ({"firewall_allowed": [{"name": "x", "port": 80, "proto": "sctp"}]}, "proto must be one of"),
         ({"firewall_allowed": [{"port": 80}]}, "missing required arguments: name"),
         ({"firewall_ssh_sources": ["10.0.0.0/33"]}, "bad: 10.0.0.0/33"),
         ({"firewall_confirm_timeout": 5}, "firewall_confirm_timeout at least 30"),
     ],
-    ids=["source-not-address", "port-clash", "clash-with-ssh", "unknown-proto", "opening-without-name", "bad-cidr", "timeout-too-short"],
+    ids=["source-not-address", "port-clash", "clash-with-ssh", "clash-with-the-login-port", "unknown-proto", "opening-without-name", "bad-cidr", "timeout-too-short"],
 )
 def test_bad_firewall_input_fails_early(extra, expected):
     check_failure(validate_role("firewall", **extra), expected)
