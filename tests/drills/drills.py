@@ -260,7 +260,11 @@ def drill_failover(mode="stop", down_for=15.0, seconds=45.0, grace=3.0):
     samples = [Sample(**s) for s in data["samples"]]
     stop, back = t_stop - data["t0_wall"], t_start - data["t0_wall"]
     failed = [s for s in samples if s.failed]
-    errors_s = round(max(s.t + s.latency for s in failed) - min(s.t for s in failed), 2) if failed else 0.0
+    # How long requests kept failing: from the first failed request's start to
+    # the last one's. A request caught in flight by the move counts once,
+    # however long its client then waits (its wait is reported apart).
+    errors_s = round(max(s.t for s in failed) - min(s.t for s in failed), 2) if failed else 0.0
+    longest_wait = round(max(s.latency for s in failed), 2) if failed else 0.0
     rejoined = "Entering BACKUP STATE" in sh(holder, "journalctl -b -u keepalived --no-pager", check=False)
     figures = {
         "how": f"docker {mode} {holder} (it held {FLOATING}); {other} takes over",
@@ -269,6 +273,7 @@ def drill_failover(mode="stop", down_for=15.0, seconds=45.0, grace=3.0):
         "from_the_stop": Load.summary([s for s in samples if stop <= s.t < back]),
         "while_it_comes_back": Load.summary([s for s in samples if s.t >= back]),
         "errors_span_s": errors_s,
+        "longest_failed_wait_s": longest_wait,
         "failed_later_than_grace": sum(1 for s in failed if s.t >= stop + grace),
         "stale_keepalive_retries": data["stale_retries"],
         "returned_as_backup": rejoined, "holders_at_the_end": holders(),
