@@ -35,7 +35,7 @@ up: deps venv ## Bring the whole stack up on local containers and print its URL
 down: venv ## Remove the local containers (make up brings them back)
 	ansible-playbook $(LOCAL) playbooks/local_down.yml
 
-drills: venv ## Drills on the local stack (make up first): deploy, host loss, reload, backup, bad inputs
+drills: venv ## Drills on the local stack (make up first): deploy, host loss, reload, backup, failover, bad inputs
 	python tests/drills/drills.py $(DRILLS)
 
 bench: deps venv ## Benchmarks: converge cost, serving through Nginx, scale (about 25 min; make up first)
@@ -78,11 +78,10 @@ pytest: venv ## Fast tests that need no container (variables, inventories)
 molecule: setup ## Every Molecule scenario (SCENARIOS="a b" for some)
 	bash scripts/molecule-all.sh $(SCENARIOS)
 
-# make up (the local stack) runs as a job beside the scenarios, in their two
-# lanes (scripts/molecule-all.sh); the drills run on it once all have passed.
-test: setup lint pytest ## Everything CI runs: every scenario and the local stack (make up), then its drills
-	WITH_UP=1 bash scripts/molecule-all.sh $(SCENARIOS)
-	$(MAKE) drills
+# One whole-stack converge (the stack scenario) serves the stack's tests, the
+# monitoring tests and the drills (molecule/stack/tests/test_operations.py).
+test: setup lint pytest ## Everything CI runs: lint, pytest, every scenario (the stack one runs the drills too)
+	bash scripts/molecule-all.sh $(SCENARIOS)
 
 converge: setup ## Converge one scenario and keep it: make converge S=common
 	molecule converge -s $(S)

@@ -9,13 +9,10 @@ scenarios=("$@")
 if [ "${#scenarios[@]}" -eq 0 ]; then
   for f in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$f")")"); done
 fi
-# Longest first, so that the two lanes end together (measured on 2 cores:
-# stack about 27 min, app 15, make up 13, keepalived 5, the others 3-5).
-# WITH_UP=1 adds `make up` (the local stack, Debian 13) as a job of its own,
-# run beside the scenarios rather than after them; make test runs the drills
-# on it afterwards.
-longest=(stack app local-up keepalived common)
-[ "${WITH_UP:-0}" = 1 ] && scenarios+=(local-up)
+# Longest first, so that the two lanes end together (the stack scenario,
+# which also runs the drills, then app, keepalived and common; the others
+# take 3-5 minutes each).
+longest=(stack app keepalived common)
 ordered=()
 for s in "${longest[@]}"; do
   for t in "${scenarios[@]}"; do [ "$t" = "$s" ] && ordered+=("$s"); done
@@ -33,11 +30,7 @@ failed=() passed=()
 run() {
   local s=$1
   started[$s]=$SECONDS
-  if [ "$s" = local-up ]; then
-    { make down && make up; } >"$logs/$s.log" 2>&1 &
-  else
-    molecule test -s "$s" >"$logs/$s.log" 2>&1 &
-  fi
+  molecule test -s "$s" >"$logs/$s.log" 2>&1 &
   pids[$s]=$!
   echo "[molecule] $s started"
 }

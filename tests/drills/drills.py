@@ -13,6 +13,11 @@ The exit status is 1 when a drill misses its target.
 
     make drills                      # all of them
     make drills DRILLS="deploy loss" # some
+
+DRILLS_INVENTORY names another stack's inventory directory (the stack
+scenario's verify runs them on its own converge that way): the hosts come
+from its hosts file's groups, the HTTPS port, network and image from the
+first load balancer's container.
 """
 
 import argparse
@@ -35,16 +40,22 @@ sys.path.insert(0, str(ROOT / "molecule" / "shared"))
 import web  # noqa: E402
 from load import Load, Sample  # noqa: E402
 
-INVENTORY = ROOT / "inventory" / "local"
+INVENTORY = Path(os.environ.get("DRILLS_INVENTORY") or ROOT / "inventory" / "local")
+# The file with the groups: an environment's hosts.yml, or the one a Molecule
+# scenario links into its inventory as `hosts`.
+HOSTS_FILE = next(p for p in (INVENTORY / "hosts.yml", INVENTORY / "hosts") if p.exists())
+TOPOLOGY = yaml.safe_load(HOSTS_FILE.read_text())["all"]
+GROUPS = {g: list((v or {}).get("hosts") or {}) for g, v in TOPOLOGY["children"].items()}
+LBS, APPS, DB = GROUPS["loadbalancers"], GROUPS["app"], GROUPS["db"][0]
+LB = LBS[0]
+ALL = list(dict.fromkeys(h for hosts in GROUPS.values() for h in hosts))
+FLOATING = TOPOLOGY["vars"]["stack_floating_address"]
 RESULTS = HERE / "results"
 WORK = RESULTS / "work"
-PORT, NAME = 8443, "pyweb.localhost"
-LB, DB = "pyweb-lb1", "pyweb-db1"
-LBS = [LB, "pyweb-lb2"]
-APPS = ["pyweb-app1", "pyweb-app2"]
-ALL = [*LBS, *APPS, DB, "pyweb-backup1"]
-LOCAL = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["vars"]
-FLOATING, NETWORK, IMAGE = LOCAL["stack_floating_address"], LOCAL["local_network"], LOCAL["local_image"]
+NAME = "pyweb.localhost"
+# Read from the first load balancer's container by check_stack(): the port it
+# publishes HTTPS on (127.0.0.1), its docker network and its image.
+PORT, NETWORK, IMAGE = 0, "", ""
 MEDIA = "/srv/demo/shared/media"
 CA = RESULTS / "ca.pem"
 
@@ -109,9 +120,14 @@ def new_release_source(tag, broken=False):
 
 
 def check_stack():
+    global PORT, NETWORK, IMAGE
     missing = [c for c in ALL if run(["docker", "inspect", "-f", "{{.State.Running}}", c]).stdout.strip() != "true"]
     if missing:
-        sys.exit(f"The local stack is not up ({', '.join(missing)} not running): run `make up` first.")
+        sys.exit(f"The stack of {INVENTORY} is not up ({', '.join(missing)} not running): run `make up` first.")
+    PORT = int(run(["docker", "port", LB, "443/tcp"], check=True).stdout.split()[0].rsplit(":", 1)[1])
+    NETWORK = run(["docker", "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", LB],
+                  check=True).stdout.split()[0]
+    IMAGE = run(["docker", "inspect", "-f", "{{.Config.Image}}", LB], check=True).stdout.strip()
     RESULTS.mkdir(parents=True, exist_ok=True)
     CA.write_text(sh(LB, "cat /etc/ssl/pyweb/pyweb/chain.pem"))
     status, _, _ = get("/healthz")
@@ -162,8 +178,10 @@ def drill_deploy():
                     "deploy": deploy, "rollback": rollback}, ok)
 
 
-def drill_loss(mode="stop", victim="pyweb-app2", first=5.0, down_for=15.0):
+def drill_loss(mode="stop", victim=None, first=5.0, down_for=15.0):
     """An app host is stopped (systemd shuts it down) under load, then comes back."""
+    victim = victim or APPS[-1]
+
     def lose(lo):
         t_stop = lo.now()
         run(["docker", mode, victim], check=True)
@@ -354,16 +372,18 @@ def snapshot():
 
 
 def variant_inventory(tag, edit):
-    """A copy of the local inventory changed by edit(data), sharing its
-    group_vars and generated secrets."""
+    """A copy of the inventory whose hosts file is changed by edit(data); the
+    rest (group_vars, generated secrets, a scenario's connection settings) is
+    shared."""
     d = WORK / f"inventory-{tag}"
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
-    data = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+    data = yaml.safe_load(HOSTS_FILE.read_text())
     edit(data)
     (d / "hosts.yml").write_text(yaml.safe_dump(data))
-    os.symlink(INVENTORY / "group_vars", d / "group_vars")
-    os.symlink(INVENTORY / ".secrets", d / ".secrets")
+    for entry in INVENTORY.iterdir():
+        if entry.name != HOSTS_FILE.name:
+            os.symlink(entry, d / entry.name)
     return d
 
 
@@ -371,12 +391,17 @@ def groups_of(data):
     return data["all"]["children"]
 
 
+def set_host_var(data, group, host, **host_vars):
+    hosts = groups_of(data)[group]["hosts"]
+    hosts[host] = {**(hosts[host] or {}), **host_vars}
+
+
 def empty_db(data):
     groups_of(data)["db"]["hosts"] = {}
 
 
 def two_dbs(data):
-    groups_of(data)["db"]["hosts"]["pyweb-app2"] = None
+    groups_of(data)["db"]["hosts"][APPS[-1]] = None
 
 
 def ghost_host(data):
@@ -388,12 +413,12 @@ def no_group(data):
 
 
 def bad_address(data):
-    groups_of(data)["app"]["hosts"]["pyweb-app2"] = {"stack_address": "10.0.0.300"}
+    set_host_var(data, "app", APPS[-1], stack_address="10.0.0.300")
 
 
 def same_priority(data):
     for lb in LBS:
-        groups_of(data)["loadbalancers"]["hosts"][lb]["stack_vrrp_priority"] = 200
+        set_host_var(data, "loadbalancers", lb, stack_vrrp_priority=200)
 
 
 SITE = "site.yml"
@@ -428,7 +453,7 @@ CATALOGUE = [
     ("unknown restart state", "playbooks/app_restart.yml", ["-e", "app_restart_state=bounced"], None,
      "app_restart_state"),
     ("a release that fails its health check", "playbooks/deploy.yml", [], "broken-release",
-     "failed its health check on pyweb-app1"),
+     f"failed its health check on {APPS[0]}"),
 ]
 
 
@@ -443,7 +468,7 @@ def drill_bad_inputs():
             args = ["-e", f"app_source_path={new_release_source('broken', broken=True)}"]
             # The host that tried the release restarted its app server twice
             # (onto it, and back): its PID may change, nothing else may.
-            allowed = {("pyweb-app1", "pids")}
+            allowed = {(APPS[0], "pids")}
         elif edit:
             inventory = variant_inventory(i, edit)
         proc = playbook(book, *args, inventory=inventory, logname=f"bad-input-{i:02d}")

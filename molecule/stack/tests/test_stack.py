@@ -1,8 +1,9 @@
 """The whole stack, end to end, as a user meets it: HTTPS through the load
 balancer on 127.0.0.1 and through the floating address the two load
 balancers share, both app hosts answering, writes landing in the one
-database, each tier reachable only from the tier that needs it, and a backup
-that a restore brings back."""
+database, each tier reachable only from the tier that needs it, and the
+lockout drills of the SSH path. (Backup and restore: the operations drills,
+tests/test_operations.py.)"""
 
 import json
 import os
@@ -181,50 +182,6 @@ def test_every_host_drops_what_it_does_not_allow():
     for name in APP_HOSTS + LB_HOSTS + ["pyweb-stack-db1", "pyweb-stack-backup1"]:
         rules = other(name).check_output("nft list chain inet pyweb input")
         assert "policy drop" in rules, name
-
-
-@pytest.fixture(scope="session")
-def restore_drill(cafile):
-    """Write a note and a file through the site, back up with playbooks/backup.yml,
-    lose both, restore with playbooks/restore.yml, and read them back."""
-    text = f"restore-{uuid.uuid4().hex}"
-    get("/notes", cafile, method="POST", headers={"Content-Type": "application/json"}, body=json.dumps({"body": text}))
-    data = os.urandom(4096)
-    _, answer = upload(f"restore-{uuid.uuid4().hex}.bin", data, cafile)
-    holder = next(h for h in APP_HOSTS if other(h).file(f"{MEDIA}/{answer['name']}").exists)
-    rows_before = psql("SELECT count(*) || ':' || md5(string_agg(id || body, ',' ORDER BY id)) FROM notes")
-
-    backup = project_playbook("playbooks/backup.yml")
-    assert backup.returncode == 0, backup.stdout[-3000:]
-
-    psql(f"DELETE FROM notes WHERE body = '{text}'")
-    other(holder).check_output(f"rm {MEDIA}/{answer['name']}")
-    lost = psql(f"SELECT count(*) FROM notes WHERE body = '{text}'")
-
-    refused = project_playbook("playbooks/restore.yml", "--limit", f"pyweb-stack-db1,{holder}")
-    restore = project_playbook("playbooks/restore.yml", "--limit", f"pyweb-stack-db1,{holder}", "-e", "backup_restore_force=true")
-    assert restore.returncode == 0, restore.stdout[-3000:]
-    return dict(text=text, data=data, url=answer["url"], lost=lost, refused=refused, rows_before=rows_before)
-
-
-def test_restore_refuses_live_data_without_force(restore_drill):
-    refused = restore_drill["refused"]
-    assert refused.returncode != 0
-    said = " ".join((refused.stdout + refused.stderr).split())
-    assert "has live data (" in said
-    assert "backup_restore_force=true" in said
-
-
-def test_a_backup_and_restore_bring_back_rows_and_files(cafile, restore_drill):
-    assert restore_drill["lost"] == "0"
-    assert psql("SELECT count(*) || ':' || md5(string_agg(id || body, ',' ORDER BY id)) FROM notes") == restore_drill["rows_before"]
-    name = restore_drill["url"].rsplit("/", 1)[1]
-    holders = [h for h in APP_HOSTS if other(h).file(f"{MEDIA}/{name}").exists]
-    assert len(holders) == 1
-    assert other(holders[0]).file(f"{MEDIA}/{name}").content == restore_drill["data"]
-    # And through the site (the load balancer may answer from its cache).
-    status, _, body = get(restore_drill["url"], cafile)
-    assert status == 200 and body == restore_drill["data"]
 
 
 def json_run(*args):
