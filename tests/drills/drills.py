@@ -457,7 +457,8 @@ def drill_bad_inputs():
     for i, (name, book, args, edit, expect) in enumerate(CATALOGUE, 1):
         inventory, allowed = INVENTORY, set()
         if edit == "broken-release":
-            args = ["-e", f"app_source_path={new_release_source('broken', broken=True)}"]
+            # A 10 s health check (60 s by default): the refusal, not the wait, is the point.
+            args = ["-e", f"app_source_path={new_release_source('broken', broken=True)}", "-e", "app_healthcheck_timeout=10"]
             # The host that tried the release restarted its app server twice
             # (onto it, and back): its PID may change, nothing else may.
             allowed = {(APPS[0], "pids")}
