@@ -287,8 +287,9 @@ def drill_failover(mode="stop", down_for=15.0, seconds=45.0, grace=3.0):
     figures = {
         "how": f"docker {mode} {holder} (it held {FLOATING}); {other} takes over",
         "address_moved_after_s": round(took_over, 2) if took_over is not None else None,
-        "before": Load.summary([s for s in samples if s.t < stop]),
-        "from_the_stop": Load.summary([s for s in samples if stop <= s.t < back]),
+        # Requests that ended before the stop; one in flight at the stop belongs to it.
+        "before": Load.summary([s for s in samples if s.t + s.latency < stop]),
+        "from_the_stop": Load.summary([s for s in samples if s.t + s.latency >= stop and s.t < back]),
         "while_it_comes_back": Load.summary([s for s in samples if s.t >= back]),
         "errors_span_s": errors_s,
         "longest_failed_wait_s": longest_wait,

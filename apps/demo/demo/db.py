@@ -6,4 +6,7 @@ import psycopg
 
 
 def connect():
-    return psycopg.connect(os.environ["DATABASE_URL"], connect_timeout=3, autocommit=True)
+    # A new connection (a fork and SCRAM on the server) can take seconds on a
+    # busy database host: a request that waits beats a 500 (the drills saw a
+    # 3 s timeout expire under CI's load while app servers restarted).
+    return psycopg.connect(os.environ["DATABASE_URL"], connect_timeout=10, autocommit=True)
