@@ -6,8 +6,10 @@ fire alerts: an app host whose service stops drops out of the pool while the
 site stays up (and Alertmanager tells the webhook), the whole app tier down
 raises the error ratio, a backup 27 hours old is too old.
 
-Runs before test_stack.py (pytest takes the files in name order): the first
-tests see the stack as the converge left it, with nothing firing."""
+Runs after test_converge.py (a dry run and a --tags run, which change
+nothing) and before the drills and test_stack.py (pytest takes the files in
+name order): the first tests see the stack as the converge left it, with
+nothing firing."""
 
 import json
 import os
