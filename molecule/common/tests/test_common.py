@@ -172,6 +172,13 @@ def test_time_zone_and_locale(host):
     assert host.file("/etc/default/locale").contains("LANG=en_US.UTF-8")
 
 
+def test_locale_outlives_a_reboot(host):
+    """Debian 13's boot re-links /etc/default/locale to /etc/locale.conf
+    (systemd-tmpfiles, L+): the locale must be where that link points."""
+    host.check_output("systemd-tmpfiles --create --prefix /etc/default/locale")
+    assert "LANG=en_US.UTF-8" in host.check_output("cat /etc/default/locale")
+
+
 def test_time_sync_is_enabled_with_the_configured_servers(host):
     if "chrony" in host.ansible.get_variables()["group_names"]:
         pytest.skip("this host keeps chrony (next test)")

@@ -186,10 +186,15 @@ def front_playbook(tmp_path, loadbalancers, *args):
     scenario's containers (the local environment's group_vars)."""
     inventory = tmp_path / "inventory"
     inventory.mkdir(exist_ok=True)
+    # Over SSH as root with the key create.yml placed, as Molecule's own inventory.
+    secrets = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory" / ".secrets" / "ssh"
     hosts = {
         "all": {
-            "vars": {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3",
-                     "stack_floating_address": VIP},
+            "vars": {"ansible_connection": "ssh", "ansible_user": "root",
+                     "ansible_ssh_private_key_file": str(secrets / "id_ed25519"),
+                     "ansible_ssh_common_args": f"-F {secrets / 'config'} -o UserKnownHostsFile={secrets / 'known_hosts'}"
+                                                " -o StrictHostKeyChecking=accept-new",
+                     "ansible_python_interpreter": "/usr/bin/python3", "stack_floating_address": VIP},
             "children": {"loadbalancers": {"hosts": {lb: None for lb in loadbalancers}},
                          **{g: {"hosts": {CLIENT: None}} for g in ("app", "db", "backup")}},
         }
@@ -201,7 +206,7 @@ def front_playbook(tmp_path, loadbalancers, *args):
     keys = inventory / ".secrets" / "ssh"
     if not keys.exists():
         keys.mkdir(parents=True)
-        shutil.copy(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory" / ".secrets" / "ssh" / "id_ed25519.pub", keys)
+        shutil.copy(secrets / "id_ed25519.pub", keys)
     env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
     return subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "loadbalancers.yml"), *args],
                           capture_output=True, text=True, timeout=900, env=env)
