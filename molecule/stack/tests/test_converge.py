@@ -7,13 +7,9 @@ kill and restart hosts, a dry run would also see what those left behind."""
 import json
 import os
 import subprocess
-from pathlib import Path
 
-SCENARIO = Path(__file__).resolve().parents[1]
-ROOT = SCENARIO.parents[1]
-# Molecule's inventory directory: its own file (the connection options) and
-# the linked hosts file (the addresses and groups).
-INVENTORY_DIR = Path(os.environ.get("MOLECULE_INVENTORY_FILE", "/nonexistent")).parent
+from stackinfo import INVENTORY_DIR, ROOT
+
 
 
 def json_run(*args):

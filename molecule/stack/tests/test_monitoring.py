@@ -12,35 +12,23 @@ name order): the first tests see the stack as the converge left it, with
 nothing firing."""
 
 import json
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 import sshclient  # noqa: E402
+from stackinfo import ADDRESSES, APP_HOSTS, LB_HOSTS, other, uri  # noqa: E402
 
-# Molecule's inventory directory: its own file (the connection options) and
-# the linked hosts.yml (the addresses); the inventory file alone lacks those.
-INVENTORY_DIR = Path(os.environ.get("MOLECULE_INVENTORY_FILE", "/nonexistent")).parent
 # Over SSH as the admin, with sudo (molecule.yml's connection options).
-testinfra_hosts = [f"ansible://pyweb-stack-backup1?sudo=true&ansible_inventory={INVENTORY_DIR}"]
-ADDRESSES = {"pyweb-stack-lb1": "10.59.0.11", "pyweb-stack-lb2": "10.59.0.12", "pyweb-stack-app1": "10.59.0.21",
-             "pyweb-stack-app2": "10.59.0.22", "pyweb-stack-db1": "10.59.0.31", "pyweb-stack-backup1": "10.59.0.41"}
-LB_HOSTS = ["pyweb-stack-lb1", "pyweb-stack-lb2"]
-APP_HOSTS = ["pyweb-stack-app1", "pyweb-stack-app2"]
+testinfra_hosts = [uri("pyweb-stack-backup1")]
 PROMETHEUS = "http://10.59.0.41:9090"
 ALERTMANAGER = "http://10.59.0.41:9093"
 HOOK_LOG = "/var/tmp/pyweb-test-hook.log"
 TEXTFILE = "/var/lib/prometheus/node-exporter/pyweb_backup.prom"
-
-
-def other(name):
-    return testinfra.get_host(f"ansible://{name}?sudo=true&ansible_inventory={INVENTORY_DIR}")
 
 
 def fetch(host, url):

@@ -14,12 +14,9 @@ written to tests/drills/results/stack-scenario.json."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-# Molecule's inventory directory: the drills read the groups from its linked
-# hosts file and run the project's playbooks with it.
-INVENTORY_DIR = Path(os.environ.get("MOLECULE_INVENTORY_FILE", "/nonexistent")).parent
+from stackinfo import INVENTORY_DIR, ROOT
+
 OUTPUT = ROOT / "tests" / "drills" / "results" / "stack-scenario.json"
 
 

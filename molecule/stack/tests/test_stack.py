@@ -15,32 +15,19 @@ import uuid
 from pathlib import Path
 
 import pytest
-import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 import sshclient  # noqa: E402
 import web  # noqa: E402
+from stackinfo import ADDRESSES, APP_HOSTS, INVENTORY_DIR, LB_HOSTS, ROOT, other, uri  # noqa: E402
 
-SCENARIO = Path(__file__).resolve().parents[1]
-ROOT = SCENARIO.parents[1]
-# Molecule's inventory directory: its own file (the connection options) and
-# the linked hosts.yml (the addresses); the inventory file alone lacks those.
-INVENTORY_DIR = Path(os.environ.get("MOLECULE_INVENTORY_FILE", "/nonexistent")).parent
 # Over SSH as the admin, with sudo (molecule.yml's connection options).
-testinfra_hosts = [f"ansible://pyweb-stack-lb1?sudo=true&ansible_inventory={INVENTORY_DIR}"]
+testinfra_hosts = [uri("pyweb-stack-lb1")]
 NAME = "pyweb.localhost"
 HTTPS, HTTP = 28443, 28080
-APP_HOSTS = ["pyweb-stack-app1", "pyweb-stack-app2"]
-LB_HOSTS = ["pyweb-stack-lb1", "pyweb-stack-lb2"]
 FLOATING = "10.59.0.100"
 MEDIA = "/srv/demo/shared/media"
-ADDRESSES = {"pyweb-stack-lb1": "10.59.0.11", "pyweb-stack-lb2": "10.59.0.12", "pyweb-stack-app1": "10.59.0.21",
-             "pyweb-stack-app2": "10.59.0.22", "pyweb-stack-db1": "10.59.0.31", "pyweb-stack-backup1": "10.59.0.41"}
 GATEWAY = "10.59.0.1"  # the controller, as the hosts see it
-
-
-def other(name):
-    return testinfra.get_host(f"ansible://{name}?sudo=true&ansible_inventory={INVENTORY_DIR}")
 
 
 def address(name):
