@@ -52,15 +52,16 @@ class PlaybookRun:
         return [t["task"]["name"] for p in self.data["plays"] for t in p["tasks"]]
 
 
-def run_playbook(playbook, *args, inventory=None):
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_GATHERING="explicit",
-        ANSIBLE_NOCOLOR="1",
-    )
+def run_playbook(playbook, *args, inventory=None, env=None):
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_GATHERING": "explicit",
+        "ANSIBLE_NOCOLOR": "1",
+        **(env or {}),
+    }
     cmd = ["ansible-playbook", str(ROOT / playbook)]
     if inventory:
         cmd += ["-i", str(inventory)]

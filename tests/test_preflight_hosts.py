@@ -2,10 +2,13 @@
 clashes, and every role's variables as each host sees them.
 
 The inventory's hosts are this machine over the local connection (facts only:
-playbooks/preflight.yml runs no role), each with its own stack_address."""
+playbooks/preflight.yml runs no role), each with its own stack_address. Their
+facts are this machine's, gathered once per test process and then read from a
+fact cache (gathering smart), as a later run would with a cache configured."""
 
 import json
 import sys
+import tempfile
 
 import pytest
 from conftest import check_failure, run_playbook, write_inventory
@@ -13,13 +16,17 @@ from conftest import check_failure, run_playbook, write_inventory
 HOSTS = {"lb1": "10.9.0.10", "app1": "10.9.0.21", "app2": "10.9.0.22", "db1": "10.9.0.30", "bk1": "10.9.0.40"}
 GROUPS = {"loadbalancers": ["lb1"], "app": ["app1", "app2"], "db": ["db1"], "backup": ["bk1"]}
 SECRETS = {s: "s" * 24 for s in ("stack_db_password", "stack_app_secret_key", "stack_backup_password")}
+FACT_CACHE = {"ANSIBLE_GATHERING": "smart", "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile",
+              "ANSIBLE_CACHE_PLUGIN_CONNECTION": tempfile.mkdtemp(prefix="pyweb-facts-"),
+              "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "86400"}
 
 
 def preflight(tmp_path, host_vars=None, groups=GROUPS, **extra):
     hosts = {h: {"ansible_connection": "local", "stack_address": a, **(host_vars or {}).get(h, {})}
              for h, a in HOSTS.items()}
     inventory = write_inventory(tmp_path, groups, hosts=hosts, ansible_python_interpreter=sys.executable)
-    return run_playbook("playbooks/preflight.yml", "-e", json.dumps({**SECRETS, **extra}), inventory=inventory)
+    return run_playbook("playbooks/preflight.yml", "-e", json.dumps({**SECRETS, **extra}), inventory=inventory,
+                        env=FACT_CACHE)
 
 
 def test_a_sound_inventory_passes(tmp_path):
@@ -72,10 +79,10 @@ def test_a_value_that_refers_to_an_undefined_variable_is_left_to_its_role(tmp_pa
                "stack_required_secrets": ["stack_db_password", "stack_backup_password"]}
     hosts = {h: {"ansible_connection": "local", "stack_address": a} for h, a in HOSTS.items()}
     inventory = write_inventory(tmp_path, GROUPS, hosts=hosts, ansible_python_interpreter=sys.executable)
-    run = run_playbook("playbooks/preflight.yml", "-e", json.dumps(partial), inventory=inventory)
+    run = run_playbook("playbooks/preflight.yml", "-e", json.dumps(partial), inventory=inventory, env=FACT_CACHE)
     assert run.rc == 0, run.failures() or run.stderr
     bad = run_playbook("playbooks/preflight.yml", "-e", json.dumps({**partial, "nginx_worker_connections": "lots"}),
-                       inventory=inventory)
+                       inventory=inventory, env=FACT_CACHE)
     check_failure(bad, "nginx_worker_connections")
 
 
