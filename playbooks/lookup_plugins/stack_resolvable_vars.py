@@ -53,7 +53,7 @@ class LookupModule(LookupBase):
             if name not in variables:
                 continue
             try:
-                found[name] = _plain(self._templar._engine.template(variables[name]))
+                found[name] = _plain(self._templar.template(variables[name]))
             except (AnsibleError, UndefinedError):
                 continue
         return [found]
