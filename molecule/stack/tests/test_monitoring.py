@@ -255,7 +255,7 @@ def test_rotated_nginx_logs_are_kept_and_still_counted(host):
 
 
 def test_the_readmes_ssh_tunnel_reaches_prometheus():
-    """README, "Monitoring": ssh -L to Prometheus on the monitoring host, as
+    """docs/monitoring.md: ssh -L to Prometheus on the monitoring host, as
     the admin, from this machine."""
     from urllib.request import urlopen
 

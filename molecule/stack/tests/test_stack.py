@@ -211,7 +211,7 @@ def test_failed_logins_from_the_controller_never_ban_it():
 
 def test_an_admin_opens_a_tunnel_through_a_host_the_deploy_user_cannot():
     """ssh -L through a load balancer to an app host's server port (open to
-    the load balancers only): what the README's Prometheus tunnel does."""
+    the load balancers only): what the Prometheus tunnel of docs/monitoring.md does."""
     with sshclient.tunnel("admin", ADDRESSES["pyweb-stack-lb1"], ADDRESSES["pyweb-stack-app1"], 8000) as port:
         status, _, body = web.request(port, "/healthz", NAME, tls=False)
     assert status == 200 and web.json_body(body)["host"] == "pyweb-stack-app1"
