@@ -1,15 +1,19 @@
-"""Lookup: the values of the named variables that resolve, as one dict.
+"""Lookup: the values of the named variables that resolve, and why the
+others do not, as one dict: {"values": {name: value}, "errors": {name: why}}.
 
 preflight.yml checks every role's variables before any role runs. A value
 that refers to a variable this inventory does not define (a partial test
 inventory without backups has no backup password, say) cannot be checked
 and is left out: the role that uses it fails on it when it starts, with
 Ansible's own message. Names that are not defined at all are left out too.
+Any other failure to work a value out (a string where the expression adds
+a list, say) is an error of the inventory: it goes to "errors", which
+preflight reports with the variable's name before any change.
 """
 
 from collections.abc import Mapping
 
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleError, AnsibleUndefinedVariable
 from ansible.plugins.lookup import LookupBase
 from jinja2 import Undefined
 from jinja2.exceptions import UndefinedError
@@ -18,8 +22,9 @@ DOCUMENTATION = """
 name: stack_resolvable_vars
 short_description: values of the named variables that resolve, as one dict
 description:
-  - Returns one dict of name to value for the names given that are defined and whose value
-    templates without error; the others are left out.
+  - Returns one dict, C(values) (name to value, for the names given that are defined and
+    whose value templates without error) and C(errors) (name to message, for the names
+    whose value fails for another reason than an undefined variable).
 options:
   _terms:
     description: Variable names.
@@ -28,7 +33,7 @@ options:
 
 RETURN = """
 _raw:
-  description: One dict of name to value.
+  description: One dict with the keys values and errors.
   type: dict
 """
 
@@ -48,12 +53,14 @@ def _plain(value):
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         variables = variables or {}
-        found = {}
+        found, errors = {}, {}
         for name in terms:
             if name not in variables:
                 continue
             try:
                 found[name] = _plain(self._templar.template(variables[name]))
-            except (AnsibleError, UndefinedError):
+            except (AnsibleUndefinedVariable, UndefinedError):
                 continue
-        return [found]
+            except AnsibleError as error:
+                errors[name] = " ".join(str(error.message if hasattr(error, "message") else error).split())
+        return [{"values": found, "errors": errors}]

@@ -1,0 +1,174 @@
+"""Filter: what the roles' argument specs cannot say about a value.
+
+preflight.yml validates every role variable the inventory sets against the
+role's argument spec (types, choices) before any role runs. A spec has no
+ranges and no formats: a port of 70000, a negative worker count, a network
+written as one string where a list is meant (Ansible's validator turns
+"10.0.0.0/8" into a list, while the templates would loop over its
+characters), a network that is not one. stack_value_problems() returns one
+sentence per such value, naming the variable and the value; preflight stops
+the run with them before any change.
+
+The rules, in one place:
+- ports (`*_port`, a sub-option `port`, and the items of `*_ports`): 1 to
+  65535; firewall_confirm_port may be 0 (no check from the controller);
+- every other whole number: at least MINIMUM[name], else at least 0;
+- every list option: a list, not a string or a mapping;
+- NETWORKS options: every item an IP address or a network (CIDR);
+- sub-options (a list of dicts, a dict) by the same rules;
+- the environment's inputs that are lists (the names preflight gives): lists.
+"""
+
+import ipaddress
+
+# Whole numbers that must be above 0 (or above a floor of their own): a
+# service with no workers, connections or releases does not serve.
+MINIMUM = {
+    "app_healthcheck_timeout": 1,
+    "app_keep_releases": 1,
+    "app_server_backlog": 1,
+    "app_server_workers": 1,
+    "app_server_threads": 1,
+    "app_server_timeout": 1,
+    "common_fail2ban_maxretry": 1,
+    "common_ssh_max_auth_tries": 1,
+    "common_ssh_login_grace_time": 1,
+    "firewall_ssh_rate_per_minute": 1,
+    "firewall_confirm_timeout": 30,
+    "keepalived_virtual_prefix": 1,
+    "keepalived_advert_int": 1,
+    "keepalived_check_timeout": 1,
+    "keepalived_check_interval": 1,
+    "keepalived_check_fall": 1,
+    "keepalived_check_rise": 1,
+    "monitoring_certificate_days": 1,
+    "monitoring_backup_max_age_hours": 1,
+    "nginx_worker_connections": 1,
+    "nginx_worker_rlimit_nofile": 1,
+    "nginx_keepalive_requests": 1,
+    "nginx_client_header_timeout": 1,
+    "nginx_client_body_timeout": 1,
+    "nginx_send_timeout": 1,
+    "nginx_log_retention_days": 1,
+    "postgresql_memory_mb": 1,
+    "postgresql_max_connections": 1,
+    "postgresql_shared_buffers_mb": 1,
+    "postgresql_effective_cache_size_mb": 1,
+    "postgresql_work_mem_mb": 1,
+    "postgresql_maintenance_work_mem_mb": 1,
+    "tls_rsa_key_size": 2048,
+    "tls_cert_valid_days": 1,
+    "tls_cert_renew_days": 1,
+    "tls_ca_valid_days": 1,
+}
+
+# Whole numbers with a ceiling as well. (The VRRP priorities and router id
+# have checks of their own in preflight, which compare the load balancers.)
+MAXIMUM = {
+    "keepalived_virtual_prefix": 32,
+}
+
+# Ports that may be 0, meaning "none".
+PORT_MAY_BE_ZERO = {"firewall_confirm_port"}
+
+# Lists of addresses or networks (CIDR) that end up in firewall rules,
+# Nginx's and keepalived's configuration: a name is not accepted there.
+NETWORKS = {"firewall_ssh_sources", "nginx_rate_limit_exempt", "keepalived_unicast_peers"}
+
+
+def _whole(value):
+    """The value as a whole number, or None (a string of digits counts: -e
+    gives strings; a boolean does not)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def _is_network(value):
+    try:
+        ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _port_problem(name, value):
+    number = _whole(value)
+    low = 0 if name in PORT_MAY_BE_ZERO else 1
+    if number is None or not low <= number <= 65535:
+        return f"{name} must be a port from {low} to 65535, got {value!r}"
+    return None
+
+
+def _int_problem(name, value):
+    number = _whole(value)
+    if number is None:
+        return None  # not a number at all: the argument spec names it
+    low, high = MINIMUM.get(name, 0), MAXIMUM.get(name)
+    if number < low or (high is not None and number > high):
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        return f"{name} must be {bounds}, got {value!r}"
+    return None
+
+
+def stack_value_problems(values, options, list_inputs=(), errors=None):
+    """One sentence per value in `values` (name: value) that its option in
+    `options` (argument spec options) allows by type but not by range or
+    format, per name of `list_inputs` whose value is not a list, and per
+    entry of `errors` (name: why its value could not be worked out). Other
+    names are left alone. Sub-options (a list of dicts, a dict) are checked
+    the same way, a sub-option `port` as a port."""
+    problems = [f"{name} cannot be worked out from the inventory ({why})" for name, why in sorted((errors or {}).items())]
+    for name in sorted(values):
+        value = values[name]
+        if name in list_inputs:
+            if not isinstance(value, (list, tuple)):
+                problems.append(f"{name} must be a list (YAML: [a, b] or one '- item' per line), got {value!r}")
+            continue
+        option = options.get(name)
+        if option is None:
+            continue
+        kind, elements = option.get("type", "str"), option.get("elements")
+        if kind == "list":
+            if not isinstance(value, (list, tuple)):
+                problems.append(f"{name} must be a list (YAML: [a, b] or one '- item' per line), got {value!r}")
+                continue
+            if elements == "dict" and option.get("options"):
+                for i, item in enumerate(value):
+                    if isinstance(item, dict):
+                        problems.extend(_sub_problems(f"{name}[{i}]", item, option["options"]))
+            if name.endswith("_ports"):
+                problems.extend(p for p in (_port_problem(f"{name} item", v) for v in value) if p)
+            elif elements == "int":
+                problems.extend(p for p in (_int_problem(f"{name} item", v) for v in value) if p)
+            if name in NETWORKS:
+                bad = [v for v in value if not _is_network(v)]
+                if bad:
+                    problems.append(f"{name} must hold IP addresses or networks (CIDR), got {bad!r}")
+        elif kind == "dict" and option.get("options") and isinstance(value, dict):
+            problems.extend(_sub_problems(name, value, option["options"]))
+        elif kind == "int":
+            problem = _port_problem(name, value) if _is_port(name) else _int_problem(name, value)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def _is_port(name):
+    return name == "port" or name.endswith("_port")
+
+
+def _sub_problems(prefix, item, options):
+    """The problems of one dict against its sub-options, named prefix.key."""
+    problems = stack_value_problems({k: v for k, v in item.items() if k in options}, options)
+    # Sub-options' own names are short (port): say where they are.
+    return [f"{prefix}.{p}" if not p.startswith(prefix) else p for p in problems]
+
+
+class FilterModule:
+    def filters(self):
+        return {"stack_value_problems": stack_value_problems}
