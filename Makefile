@@ -80,8 +80,9 @@ molecule: setup ## Every Molecule scenario (SCENARIOS="a b" for some)
 
 # One whole-stack converge (the stack scenario) serves the stack's tests, the
 # monitoring tests and the drills (molecule/stack/tests/test_operations.py).
-test: setup lint pytest ## Everything CI runs: lint, pytest, every scenario (the stack one runs the drills too)
-	bash scripts/molecule-all.sh $(SCENARIOS)
+# pytest runs as one of the two lanes' jobs, beside the stack scenario.
+test: setup lint ## Everything CI runs: lint, pytest, every scenario (the stack one runs the drills too)
+	bash scripts/molecule-all.sh pytest $(SCENARIOS)
 
 converge: setup ## Converge one scenario and keep it: make converge S=common
 	molecule converge -s $(S)
