@@ -37,19 +37,22 @@ class PlaybookRun:
                     out.extend(task["hosts"].values())
         return out
 
-    def failures(self):
+    def failures(self, host=None):
+        """(task name, message) of every failed result, or of `host`'s only."""
         msgs = []
         for play in self.data["plays"]:
             for task in play["tasks"]:
-                for result in task["hosts"].values():
+                for name, result in task["hosts"].items():
+                    if host and name != host:
+                        continue
                     # A loop's message is in its failed items.
                     for r in result.get("results", []) + [result]:
                         if r.get("failed"):
                             msgs.append((task["task"]["name"], str(r.get("msg", ""))))
         return msgs
 
-    def task_names(self):
-        return [t["task"]["name"] for p in self.data["plays"] for t in p["tasks"]]
+    def task_names(self, host=None):
+        return [t["task"]["name"] for p in self.data["plays"] for t in p["tasks"] if not host or host in t["hosts"]]
 
 
 def run_playbook(playbook, *args, inventory=None, env=None):
@@ -62,7 +65,7 @@ def run_playbook(playbook, *args, inventory=None, env=None):
         "ANSIBLE_NOCOLOR": "1",
         **(env or {}),
     }
-    cmd = ["ansible-playbook", str(ROOT / playbook)]
+    cmd = ["ansible-playbook", str(ROOT / playbook)]  # an absolute path stays as it is
     if inventory:
         cmd += ["-i", str(inventory)]
     cmd += list(args)
@@ -94,25 +97,95 @@ def playbook():
 PLACEHOLDER_HOST = {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_connection": "ssh", "ansible_user": "admin"}
 
 
-def validate_role(role, **extra):
-    """Run only a role's input checks against a placeholder host.
+class CaseRun:
+    """One case's share of a batched run (validate_roles): its host's results,
+    with the host named `testhost` in messages, as a run of its own names it."""
 
-    The placeholder's connection settings are host variables (not extra vars),
-    so checks delegated to the controller still run locally."""
-    host_vars = {k: extra.pop(k) if k in extra else v for k, v in PLACEHOLDER_HOST.items()}
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as inv:
-        json.dump({"all": {"hosts": {"testhost": host_vars}}}, inv)
-    try:
-        return run_playbook(
-            "tests/playbooks/validate.yml",
-            "--tags",
-            "no_such_tag",
-            "-e",
-            json.dumps({"role_under_test": role, **extra}),
-            inventory=inv.name,
-        )
-    finally:
-        os.unlink(inv.name)
+    def __init__(self, run, host):
+        self._run, self._host = run, host
+        stats = run.data.get("stats", {}).get(host)
+        self.rc = 0 if stats and not stats["failures"] and not stats["unreachable"] else 2
+        self.stderr = run.stderr
+
+    def failures(self):
+        return [(task, msg.replace(self._host, "testhost")) for task, msg in self._run.failures(self._host)]
+
+    def task_names(self):
+        return self._run.task_names(self._host)
+
+
+_VALIDATED = {}
+
+
+def _case_key(role, extra):
+    return json.dumps([role, extra], sort_keys=True, default=str)
+
+
+def validate_roles(cases):
+    """Run the input checks of many (role, extra vars) cases in one
+    ansible-playbook run (starting one per case cost about 2 s each): a play
+    per case, each on a placeholder host of its own, so that one case's
+    failure, run_once checks and variables never touch another's (and a
+    host that applies nothing keeps the run going past a failed case). Only the
+    always-tagged checks run (argument specs, asserts); they execute on the
+    controller and never reach the host (port 1 on loopback refuses any
+    connection). The results are kept for validate_role.
+
+    The case's variables are play variables, above everything the role and
+    the inventory set; its connection settings (PLACEHOLDER_HOST's keys) are
+    host variables, so checks delegated to the controller still run locally."""
+    todo = {}
+    for role, extra in cases:
+        key = _case_key(role, extra)
+        if key not in _VALIDATED:
+            todo[key] = (role, dict(extra))
+    while todo:
+        done = _validate_batch(todo)
+        for key in done or list(todo):  # nothing done: the run's own error is every case's
+            todo.pop(key)
+
+
+def _validate_batch(todo):
+    """One run of the cases in `todo`; the keys of those it ran. A failed
+    run_once check ends the whole run (Ansible fails every host of its play):
+    the cases after it go in the next run."""
+    hosts, plays, names = {}, [], {}
+    for i, (key, (role, extra)) in enumerate(todo.items()):
+        host = f"testhost{i:04d}"
+        names[key] = host
+        extra = dict(extra)
+        hosts[host] = {k: extra.pop(k) if k in extra else v for k, v in PLACEHOLDER_HOST.items()}
+        plays.append({
+            "name": f"Validate the inputs of {role} ({host})",
+            "hosts": [host, "keeper"],
+            "gather_facts": False,
+            "vars": extra,
+            "tasks": [{"name": "Apply the role under test", "ansible.builtin.include_role": {"name": role},
+                       "when": "inventory_hostname != 'keeper'", "tags": ["always"]}],
+        })
+    # A play whose every host failed would end the run: the keeper is in
+    # each play and applies no role.
+    hosts["keeper"] = {"ansible_connection": "local"}
+    with tempfile.TemporaryDirectory() as tmp:
+        inventory = Path(tmp) / "hosts.json"
+        inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
+        book = Path(tmp) / "validate.yml"
+        book.write_text(json.dumps(plays))
+        run = run_playbook(book, "--tags", "no_such_tag", inventory=inventory)
+    ran = run.data.get("stats", {})
+    done = [key for key, host in names.items() if host in ran]
+    for key in done or names:
+        _VALIDATED[key] = CaseRun(run, names[key])
+    return done
+
+
+def validate_role(role, **extra):
+    """Run only a role's input checks (see validate_roles, whose batched
+    results it returns when the case was among them)."""
+    key = _case_key(role, extra)
+    if key not in _VALIDATED:
+        validate_roles([(role, extra)])
+    return _VALIDATED[key]
 
 
 def check_failure(run, expected):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import check_failure, validate_role
+from conftest import check_failure, validate_role, validate_roles
 
 CERT = "/etc/ssl/pyweb/site/fullchain.pem"
 KEY = "/etc/ssl/pyweb/site/privkey.pem"
@@ -19,29 +19,36 @@ def site(**over):
     return {**base, **over}
 
 
+TLS = {"tls_mode": "selfsigned", "tls_domains": ["www.example.com"]}
+ACME = {"tls_mode": "acme", "tls_domains": ["example.com"], "tls_acme_email": "ops@example.com"}
+
+
 def test_valid_tls_and_nginx_inputs_pass():
-    assert validate_role("tls", tls_mode="selfsigned", tls_domains=["www.example.com"]).rc == 0
+    assert validate_role("tls", **TLS).rc == 0
     assert validate_role("nginx", nginx_sites=[site()]).rc == 0
-    acme = validate_role("tls", tls_mode="acme", tls_domains=["example.com"], tls_acme_email="ops@example.com")
+    acme = validate_role("tls", **ACME)
     assert acme.rc == 0, acme.failures()
+
+
+BAD_TLS = [
+    ({"tls_mode": "letsencrypt"}, "tls_mode must be one of"),
+    ({"tls_domains": ["exa mple.com"]}, "these are not: exa mple.com"),
+    ({"tls_domains": ["-bad-.example.com"]}, "these are not: -bad-.example.com"),
+    ({"tls_domains": []}, "(empty list)"),
+    ({"tls_cert_valid_days": 825}, "tls_cert_valid_days must be between 2 and 366"),
+    ({"tls_key_type": "DSA"}, "tls_key_type must be one of"),
+    ({"tls_mode": "acme", "tls_domains": ["example.com"]}, "tls_acme_email must be a contact address"),
+    (
+        {"tls_mode": "acme", "tls_domains": ["*.example.com"], "tls_acme_email": "ops@example.com"},
+        "free of wildcards",
+    ),
+    ({"tls_mode": "internal_ca", "tls_ca_dir": "relative/ca"}, "tls_ca_dir must be an absolute path"),
+]
 
 
 @pytest.mark.parametrize(
     "extra, expected",
-    [
-        ({"tls_mode": "letsencrypt"}, "tls_mode must be one of"),
-        ({"tls_domains": ["exa mple.com"]}, "these are not: exa mple.com"),
-        ({"tls_domains": ["-bad-.example.com"]}, "these are not: -bad-.example.com"),
-        ({"tls_domains": []}, "(empty list)"),
-        ({"tls_cert_valid_days": 825}, "tls_cert_valid_days must be between 2 and 366"),
-        ({"tls_key_type": "DSA"}, "tls_key_type must be one of"),
-        ({"tls_mode": "acme", "tls_domains": ["example.com"]}, "tls_acme_email must be a contact address"),
-        (
-            {"tls_mode": "acme", "tls_domains": ["*.example.com"], "tls_acme_email": "ops@example.com"},
-            "free of wildcards",
-        ),
-        ({"tls_mode": "internal_ca", "tls_ca_dir": "relative/ca"}, "tls_ca_dir must be an absolute path"),
-    ],
+    BAD_TLS,
     ids=[
         "unknown-mode",
         "domain-with-space",
@@ -58,18 +65,21 @@ def test_bad_tls_input_fails_early(extra, expected):
     check_failure(validate_role("tls", **extra), expected)
 
 
+BAD_SITES = [
+    ([site(tls_certificate_key=None) | {"tls_certificate_key": ""}], "tls_certificate_key must be absolute paths"),
+    ([{k: v for k, v in site().items() if k != "tls_certificate"}], "tls_certificate and"),
+    ([site(server_names=["bad name.example.com"])], "bad: bad name.example.com"),
+    ([site(upstreams=["10.0.0.11"])], "bad: 10.0.0.11"),
+    ([site(upstreams=[])], "at least one of each"),
+    ([site(), site()], "share a name or a server name"),
+    ([{k: v for k, v in site().items() if k != "upstreams"}], "missing required arguments: upstreams"),
+    ([site(max_fails="often")], "max_fails"),
+]
+
+
 @pytest.mark.parametrize(
     "sites, expected",
-    [
-        ([site(tls_certificate_key=None) | {"tls_certificate_key": ""}], "tls_certificate_key must be absolute paths"),
-        ([{k: v for k, v in site().items() if k != "tls_certificate"}], "tls_certificate and"),
-        ([site(server_names=["bad name.example.com"])], "bad: bad name.example.com"),
-        ([site(upstreams=["10.0.0.11"])], "bad: 10.0.0.11"),
-        ([site(upstreams=[])], "at least one of each"),
-        ([site(), site()], "share a name or a server name"),
-        ([{k: v for k, v in site().items() if k != "upstreams"}], "missing required arguments: upstreams"),
-        ([site(max_fails="often")], "max_fails"),
-    ],
+    BAD_SITES,
     ids=[
         "tls-key-empty",
         "tls-cert-missing",
@@ -119,18 +129,34 @@ def test_valid_keepalived_inputs_pass():
     assert validate_role("keepalived").rc == 0
 
 
+BAD_KEEPALIVED = [
+    ({"keepalived_virtual_ipaddress": "10.1.0.100"},
+     "the floating address '10.1.0.100' must be a free IPv4 address inside this host's private network 10.0.0.0/24"),
+    ({"keepalived_virtual_ipaddress": "10.0.0.12"}, "not a host's own address"),
+    ({"keepalived_auth_pass": ""}, "the secret keepalived_auth_pass at least 8 characters"),
+    ({"keepalived_priority": 255}, "the priority 1-254 (got 255)"),
+    ({"keepalived_virtual_router_id": "first"}, "keepalived_virtual_router_id"),
+    ({"keepalived_preempt": "sometimes"}, "keepalived_preempt"),
+]
+
+
 @pytest.mark.parametrize(
     "extra, expected",
-    [
-        ({"keepalived_virtual_ipaddress": "10.1.0.100"},
-         "the floating address '10.1.0.100' must be a free IPv4 address inside this host's private network 10.0.0.0/24"),
-        ({"keepalived_virtual_ipaddress": "10.0.0.12"}, "not a host's own address"),
-        ({"keepalived_auth_pass": ""}, "the secret keepalived_auth_pass at least 8 characters"),
-        ({"keepalived_priority": 255}, "the priority 1-254 (got 255)"),
-        ({"keepalived_virtual_router_id": "first"}, "keepalived_virtual_router_id"),
-        ({"keepalived_preempt": "sometimes"}, "keepalived_preempt"),
-    ],
+    BAD_KEEPALIVED,
     ids=["outside-the-network", "a-peer-address", "no-secret", "priority-255", "router-id-word", "preempt-word"],
 )
 def test_bad_keepalived_input_fails_early(extra, expected):
     check_failure(validate_role("keepalived", **{**KEEPALIVED, **extra}), expected)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def batched():
+    """Every case of this module in one ansible-playbook run (conftest.validate_roles)."""
+    validate_roles(
+        [("tls", TLS), ("tls", ACME), ("nginx", {"nginx_sites": [site()]}), ("keepalived", KEEPALIVED), ("keepalived", {}),
+         ("nginx", {"nginx_status_port": 443}), ("nginx", {"nginx_sites": [site()], "nginx_default_site": "shop"}),
+         ("nginx", {"nginx_sites": [site(cached=[{"max_age": 60}])]})]
+        + [("tls", extra) for extra, _ in BAD_TLS]
+        + [("nginx", {"nginx_sites": sites}) for sites, _ in BAD_SITES]
+        + [("keepalived", {**KEEPALIVED, **extra}) for extra, _ in BAD_KEEPALIVED]
+    )
