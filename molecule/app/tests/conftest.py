@@ -65,7 +65,6 @@ def variants(tmp_path_factory):
         "v2": variant(tmp_path_factory, "v2", marker("2")),
         "v3": variant(tmp_path_factory, "v3", marker("3")),
         "v4": variant(tmp_path_factory, "v4", marker("4")),
-        "v5": variant(tmp_path_factory, "v5", marker("5")),
         "no_wsgi": variant(tmp_path_factory, "nowsgi", no_wsgi),
         "sick": variant(tmp_path_factory, "sick", sick),
     }
