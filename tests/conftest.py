@@ -65,6 +65,8 @@ def run_playbook(playbook, *args, inventory=None, env=None):
         "ANSIBLE_NOCOLOR": "1",
         **(env or {}),
     }
+    # Other callbacks (profile_tasks, say) would print into the JSON.
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
     cmd = ["ansible-playbook", str(ROOT / playbook)]  # an absolute path stays as it is
     if inventory:
         cmd += ["-i", str(inventory)]

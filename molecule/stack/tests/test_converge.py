@@ -16,6 +16,7 @@ def json_run(*args):
     """site.yml again with the JSON callback: what ran, where, what changed."""
     cmd = ["ansible-playbook", "-i", str(INVENTORY_DIR), str(ROOT / "site.yml"), *args]
     env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)  # another callback (profile_tasks, say) would print into the JSON
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     data = json.loads(proc.stdout)
