@@ -133,8 +133,9 @@ def validate_roles(cases):
     controller and never reach the host (port 1 on loopback refuses any
     connection). The results are kept for validate_role.
 
-    The case's variables are play variables, above everything the role and
-    the inventory set; its connection settings (PLACEHOLDER_HOST's keys) are
+    The case's variables are play variables: above the role's defaults and
+    the inventory, below the role's vars/ (which hold no inputs) and facts
+    set at run time; its connection settings (PLACEHOLDER_HOST's keys) are
     host variables, so checks delegated to the controller still run locally."""
     todo = {}
     for role, extra in cases:
