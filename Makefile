@@ -41,7 +41,11 @@ drills: venv ## Drills on the local stack (make up first): deploy, host loss, re
 bench: deps venv ## Benchmarks: converge cost, serving through Nginx, scale (about 55 min; make up first)
 	python bench/bench.py $(BENCH)
 
-setup: deps venv sslyze ## Everything the tests need: packages, dockerd, images, venvs
+# Packages and dockerd first (the venvs need python3-venv, the images
+# debootstrap), then the images and the venvs side by side.
+setup: ## Everything the tests need: packages, dockerd, images, venvs
+	bash scripts/bootstrap.sh --no-images
+	$(MAKE) --no-print-directory -j3 images venv sslyze
 
 deps: ## Install docker.io and debootstrap, start dockerd, build the base images
 	bash scripts/bootstrap.sh
@@ -81,8 +85,8 @@ molecule: setup ## Every Molecule scenario (SCENARIOS="a b" for some)
 # One whole-stack converge (the stack scenario) serves the stack's tests, the
 # monitoring tests and the drills (molecule/stack/tests/test_operations.py).
 # pytest runs as one of the two lanes' jobs, beside the stack scenario.
-test: setup lint ## Everything CI runs: lint, pytest, every scenario (the stack one runs the drills too)
-	bash scripts/molecule-all.sh pytest $(SCENARIOS)
+test: setup ## Everything CI runs: lint, pytest, every scenario (the stack one runs the drills too)
+	bash scripts/molecule-all.sh lint pytest $(SCENARIOS)
 
 converge: setup ## Converge one scenario and keep it: make converge S=common
 	molecule converge -s $(S)

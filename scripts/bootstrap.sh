@@ -41,5 +41,10 @@ fi
 # The shared .deb pool that test containers mount (see scripts/build-images.sh).
 mkdir -p "${APT_CACHE_DIR:-$HOME/.cache/pyweb/apt}"
 
-bash scripts/build-images.sh "$@"
+# --no-images: the caller builds them itself (make setup, beside the venvs).
+if [ "${1:-}" = "--no-images" ]; then
+  shift
+else
+  bash scripts/build-images.sh "$@"
+fi
 log "ready"

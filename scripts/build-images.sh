@@ -131,4 +131,9 @@ UNIT
   log "$name ready"
 }
 
-for s in "${SUITES[@]}"; do build "$s"; done
+# The suites side by side (each waits mostly on the mirror and the disk).
+pids=()
+for s in "${SUITES[@]}"; do build "$s" & pids+=("$!"); done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+exit "$rc"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Run `molecule test` for each scenario given (all under molecule/ by default),
 # two at a time: that fits two cores. Each scenario's log goes to
-# .cache/molecule-logs/<name>.log and is printed when it fails. The name
-# `pytest` runs the fast tests (tests/) as one of the jobs: beside the stack
-# scenario, whose drills leave a core idle much of the time, rather than
-# before every scenario.
+# .cache/molecule-logs/<name>.log and is printed when it fails. The names
+# `lint` (yamllint and ansible-lint) and `pytest` (the fast tests, tests/) run
+# as jobs too: beside the stack scenario, whose drills leave a core idle much
+# of the time, rather than before every scenario.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,9 +13,9 @@ if [ "${#scenarios[@]}" -eq 0 ]; then
   for f in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$f")")"); done
 fi
 # Longest first, so that the two lanes end together (the stack scenario,
-# which also runs the drills, then pytest, app, keepalived and common; the
-# others take 3-5 minutes each).
-longest=(stack pytest app keepalived common)
+# which also runs the drills, in one lane; lint, pytest, app, keepalived and
+# common, then the others at 3-5 minutes each, in the other).
+longest=(stack lint pytest app keepalived common)
 ordered=()
 for s in "${longest[@]}"; do
   for t in "${scenarios[@]}"; do [ "$t" = "$s" ] && ordered+=("$s"); done
@@ -35,6 +35,8 @@ run() {
   started[$s]=$SECONDS
   if [ "$s" = pytest ]; then
     pytest -q tests >"$logs/$s.log" 2>&1 &
+  elif [ "$s" = lint ]; then
+    { yamllint --strict . && ansible-lint --profile production; } >"$logs/$s.log" 2>&1 &
   else
     molecule test -s "$s" >"$logs/$s.log" 2>&1 &
   fi

@@ -142,6 +142,17 @@ def test_the_controller_is_never_banned(host):
     assert seen in host.check_output("fail2ban-client get sshd ignoreip").split()
 
 
+def test_failed_logins_before_the_first_run_did_not_ban_the_controller(host):
+    """prepare.yml failed six logins from the controller before the converge
+    installed fail2ban, whose jail was in place before the package started
+    it (otherwise Debian 13's own jail bans the controller mid-run)."""
+    assert int(host.check_output("journalctl --no-pager -q | grep -c 'Invalid user nobody-yet' || true")) >= 6
+    seen = ssh_as(host, f"{KEYS}/alice", "alice", "'echo $SSH_CLIENT'").stdout.split()[0]
+    status = host.check_output("fail2ban-client status sshd")
+    banned = next(line for line in status.splitlines() if "Banned IP list" in line).split(":", 1)[1].split()
+    assert seen not in banned
+
+
 def test_fail2ban_sshd_jail_is_active_and_bans_through_nftables(host):
     assert host.service("fail2ban").is_running
     status = host.run("fail2ban-client status sshd")
