@@ -17,7 +17,7 @@ export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help up down drills bench setup deps venv sslyze images lint yamllint ansible-lint pytest molecule test converge verify destroy clean
+.PHONY: help up down drills bench setup deps venv sslyze images lint yamllint ansible-lint docs pytest molecule test converge verify destroy clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ yamllint: venv
 
 ansible-lint: venv
 	ansible-lint --profile production
+
+docs: venv ## Rewrite each role's README variables table from its argument specs and defaults
+	python scripts/role_docs.py
 
 pytest: venv ## Fast tests that need no container (variables, inventories)
 	pytest -q -n $(PYTEST_WORKERS) tests

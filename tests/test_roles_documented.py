@@ -1,9 +1,14 @@
 """Every role documents every variable: defaults, argument specs and README agree."""
 
+import sys
+
 import pytest
 import yaml
 
 from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import role_docs  # noqa: E402
 
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks/main.yml").exists())
 
@@ -24,6 +29,16 @@ def test_every_default_is_prefixed_specified_and_documented(role):
         assert f"`{var}`" in readme, f"{role}: {var} is not in the README's table"
     # And nothing is specified that the role does not define.
     assert options <= defaults(role) | {o for o, v in specs["argument_specs"]["main"]["options"].items() if v.get("required")}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_readme_table_is_the_one_make_docs_writes(role):
+    """The variables table comes from meta/argument_specs.yml and
+    defaults/main.yml (scripts/role_docs.py): one source for each."""
+    role_dir = ROOT / "roles" / role
+    readme = (role_dir / "README.md").read_text()
+    assert role_docs.rewrite(readme, role_docs.table(role_dir)) == readme, (
+        f"roles/{role}/README.md's variables table is stale: run make docs")
 
 
 @pytest.mark.parametrize("role", ROLES)
