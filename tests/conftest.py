@@ -75,13 +75,15 @@ def run_playbook(playbook, *args, inventory=None, env=None):
     return PlaybookRun(proc)
 
 
-def write_inventory(directory, groups, hosts=None, **all_vars):
+def write_inventory(directory, groups, hosts=None, group_vars=None, **all_vars):
     """An inventory file with the stack's groups ({group: [host, ...]}), host
-    variables ({host: {...}}) and variables for all, in `directory`."""
+    variables ({host: {...}}), group variables ({group: {...}}) and variables
+    for all, in `directory`."""
     data = {
         "all": {
             "vars": {"stack_environment": "test", "stack_domain": "shop.test", **all_vars},
-            "children": {g: {"hosts": {h: None for h in members}} for g, members in groups.items()},
+            "children": {g: {"hosts": {h: None for h in members}, **({"vars": group_vars[g]} if g in (group_vars or {}) else {})}
+                         for g, members in groups.items()},
         }
     }
     if hosts:

@@ -81,6 +81,12 @@ def test_a_port_clash_is_a_clash_only_on_a_host_holding_both(tmp_path):
                   "lb1 would have two services on one port: postgresql and https on port 443")
 
 
+def test_an_added_opening_on_a_port_the_host_uses_is_a_clash(tmp_path):
+    opening = {"name": "grpc", "port": 8000, "proto": "tcp", "sources": []}
+    check_failure(preflight(tmp_path, host_vars={"app2": {"stack_firewall_host_openings": [opening]}}),
+                  "app2 would have two services on one port: app-server and grpc on port 8000")
+
+
 def test_an_address_that_is_not_an_ip_is_named(tmp_path):
     check_failure(preflight(tmp_path, host_vars={"app2": {"stack_address": "10.9.0.300"}}),
                   "app2 has the address '10.9.0.300', which is not an IP address")

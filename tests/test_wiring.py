@@ -12,10 +12,11 @@ SECRETS = {"stack_db_password": "p/ss+w0rd" * 3, "stack_app_secret_key": "k" * 3
 ADDR = {"lb1": "10.0.0.2", "app1": "10.0.0.11", "app2": "10.0.0.12", "db1": "10.0.0.21", "bk1": "10.0.0.31"}
 
 
-def wiring(tmp_path, groups, extra=None, **all_vars):
+def wiring(tmp_path, groups, extra=None, host_vars=None, group_vars=None, **all_vars):
     hosts = {h for members in groups.values() for h in members}
     path = write_inventory(
-        tmp_path, groups, hosts={h: {"stack_address": ADDR.get(h, "10.0.0.99")} for h in sorted(hosts)}, **SECRETS, **all_vars
+        tmp_path, groups, hosts={h: {"stack_address": ADDR.get(h, "10.0.0.99"), **(host_vars or {}).get(h, {})} for h in sorted(hosts)},
+        group_vars=group_vars, **SECRETS, **all_vars
     )
     args = ["-e", json.dumps(extra)] if extra else []
     run = run_playbook("tests/playbooks/wiring/wiring.yml", *args, inventory=path)
@@ -69,6 +70,22 @@ def test_admin_networks_restrict_ssh_and_the_backup_host_admits_its_clients(tmp_
     w = wiring(tmp_path, FIVE, stack_admin_networks=["192.0.2.0/24"])
     assert w["app1"]["firewall_ssh_sources"] == ["192.0.2.0/24"]
     assert w["bk1"]["firewall_ssh_sources"] == ["192.0.2.0/24", "10.0.0.11", "10.0.0.12", "10.0.0.21"]
+
+
+def test_an_environment_a_group_and_a_host_add_openings_without_editing_the_shared_files(tmp_path):
+    w = wiring(
+        tmp_path, FIVE,
+        stack_firewall_extra_openings=[{"name": "node-agent", "port": 7000, "proto": "tcp", "sources": ["192.0.2.5"]}],
+        group_vars={"app": {"stack_firewall_group_openings": [{"name": "grpc", "port": 9000, "proto": "tcp", "sources": ["10.0.0.2"]}]}},
+        host_vars={"db1": {"stack_firewall_host_openings": [{"name": "pgbouncer", "port": 6432, "proto": "tcp",
+                                                            "sources": ["10.0.0.11"]}]}},
+    )
+    assert openings(w, "lb1") == {("http", 80): [], ("https", 443): [], ("node-agent", 7000): ["192.0.2.5"]}
+    assert openings(w, "app1") == {("app-server", 8000): ["10.0.0.2"], ("node-agent", 7000): ["192.0.2.5"],
+                                   ("grpc", 9000): ["10.0.0.2"]}
+    assert openings(w, "db1") == {("postgresql", 5432): ["10.0.0.11", "10.0.0.12"], ("node-agent", 7000): ["192.0.2.5"],
+                                  ("pgbouncer", 6432): ["10.0.0.11"]}
+    assert openings(w, "bk1") == {("node-agent", 7000): ["192.0.2.5"]}
 
 
 def test_one_host_holds_the_whole_stack(tmp_path):
