@@ -6,8 +6,7 @@ execute on the controller.
 """
 
 import json
-import os
-import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,6 +14,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "molecule" / "shared"))
+from playbook_runner import ansible_playbook  # noqa: E402
+
 ENVIRONMENTS = sorted(p.name for p in (ROOT / "inventory").iterdir() if (p / "hosts.yml").exists())
 
 
@@ -22,9 +24,8 @@ class PlaybookRun:
     def __init__(self, proc):
         self.rc = proc.returncode
         self.stderr = proc.stderr
-        try:
-            self.data = json.loads(proc.stdout)
-        except json.JSONDecodeError:
+        self.data = proc.data
+        if self.data is None:
             self.data = {"plays": []}
             self.stderr += proc.stdout
 
@@ -56,23 +57,8 @@ class PlaybookRun:
 
 
 def run_playbook(playbook, *args, inventory=None, env=None):
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_GATHERING": "explicit",
-        "ANSIBLE_NOCOLOR": "1",
-        **(env or {}),
-    }
-    # Other callbacks (profile_tasks, say) would print into the JSON.
-    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
-    cmd = ["ansible-playbook", str(ROOT / playbook)]  # an absolute path stays as it is
-    if inventory:
-        cmd += ["-i", str(inventory)]
-    cmd += list(args)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    return PlaybookRun(proc)
+    env = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_GATHERING": "explicit", "ANSIBLE_NOCOLOR": "1", **(env or {})}
+    return PlaybookRun(ansible_playbook(playbook, *args, inventory=inventory, env=env, timeout=300, json_output=True))
 
 
 def write_inventory(directory, groups, hosts=None, group_vars=None, **all_vars):

@@ -38,6 +38,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "molecule" / "shared"))
 import web  # noqa: E402
+from playbook_runner import ansible_playbook, said  # noqa: E402
 from load import Load, Sample  # noqa: E402
 
 INVENTORY = Path(os.environ.get("DRILLS_INVENTORY") or ROOT / "inventory" / "local")
@@ -80,17 +81,8 @@ def sh(container, script, check=True):
 
 def playbook(name, *args, inventory=INVENTORY, logname=None):
     """One of the project's playbooks; its output goes to results/logs/."""
-    started = time.monotonic()
-    proc = run(["ansible-playbook", "-i", str(inventory), str(ROOT / name), *args])
-    logs = RESULTS / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    (logs / f"{logname or Path(name).stem}.log").write_text(proc.stdout + proc.stderr)
-    proc.seconds = round(time.monotonic() - started, 1)
-    return proc
-
-
-def said(proc):
-    return " ".join((proc.stdout + proc.stderr).split())
+    return ansible_playbook(name, *args, inventory=inventory, timeout=1200,
+                            log=RESULTS / "logs" / f"{logname or Path(name).stem}.log")
 
 
 def get(path, **kw):

@@ -4,7 +4,7 @@ another release source (a copy of apps/demo, changed) or other variables."""
 import json
 import os
 import shutil
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,9 @@ import testinfra
 
 SCENARIO = Path(__file__).resolve().parents[1]
 ROOT = SCENARIO.parents[1]
+sys.path.insert(0, str(ROOT / "molecule" / "shared"))
+from playbook_runner import ansible_playbook  # noqa: E402
+
 DEMO = ROOT / "apps" / "demo"
 
 
@@ -19,20 +22,18 @@ def playbook(name, source=None, extra=None, limit=None):
     """Run the scenario's converge.yml, or one of the project's playbooks
     (playbooks/deploy.yml, rollback.yml) with the stack's groups added and the
     scenario's settings as extra variables."""
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
-    if source:
-        env["PYWEB_APP_SOURCE"] = str(source)
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
+    env = {"PYWEB_APP_SOURCE": str(source)} if source else {}
+    inventory, args = [os.environ["MOLECULE_INVENTORY_FILE"]], []
     if name.startswith("playbooks/"):
-        cmd += ["-i", str(SCENARIO / "inventory" / "stack.yml"), str(ROOT / name)]
-        cmd += ["-e", f"@{SCENARIO / 'vars' / 'vault.yml'}", "-e", f"@{SCENARIO / 'vars' / 'app.yml'}"]
+        inventory.append(SCENARIO / "inventory" / "stack.yml")
+        args += ["-e", f"@{SCENARIO / 'vars' / 'vault.yml'}", "-e", f"@{SCENARIO / 'vars' / 'app.yml'}"]
     else:
-        cmd.append(str(SCENARIO / name))
+        name = SCENARIO / name
     if extra:
-        cmd += ["-e", json.dumps(extra)]
+        args += ["-e", json.dumps(extra)]
     if limit:
-        cmd += ["--limit", limit]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        args += ["--limit", limit]
+    return ansible_playbook(name, *args, inventory=inventory, env=env, timeout=900)
 
 
 def variant(tmp_path_factory, name, change):

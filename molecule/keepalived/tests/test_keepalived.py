@@ -12,6 +12,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +26,8 @@ CLIENT = "pyweb-ka-app1"
 NAME = "pyweb.localhost"
 CA = "/tmp/pyweb-ca.pem"
 ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "molecule" / "shared"))
+from playbook_runner import ansible_playbook  # noqa: E402
 
 
 def docker(*args, **kw):
@@ -207,9 +210,7 @@ def front_playbook(tmp_path, loadbalancers, *args):
     if not keys.exists():
         keys.mkdir(parents=True)
         shutil.copy(secrets / "id_ed25519.pub", keys)
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
-    return subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "loadbalancers.yml"), *args],
-                          capture_output=True, text=True, timeout=900, env=env)
+    return ansible_playbook("playbooks/loadbalancers.yml", *args, inventory=inventory, timeout=900)
 
 
 def test_one_load_balancer_holds_the_address_alone_and_without_one_gives_it_up(tmp_path):

@@ -4,6 +4,7 @@ and Molecule's inventory are, the hosts of each group and their addresses
 for any of them, reached as Ansible reaches it."""
 
 import os
+import sys
 from pathlib import Path
 
 import testinfra
@@ -11,6 +12,8 @@ import yaml
 
 SCENARIO = Path(__file__).resolve().parents[1]
 ROOT = SCENARIO.parents[1]
+# The suites' shared helpers (playbook_runner, sshclient, web).
+sys.path.insert(0, str(ROOT / "molecule" / "shared"))
 # Molecule's inventory directory: its own file (the connection options) and
 # the linked hosts.yml (the groups and addresses); the inventory file alone
 # lacks those.

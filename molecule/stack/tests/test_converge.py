@@ -4,24 +4,17 @@ runs one role on the hosts named only, and a dry run (--check --diff)
 reports no change. After the drills (tests/test_operations.py), which stop,
 kill and restart hosts, a dry run would also see what those left behind."""
 
-import json
-import os
-import subprocess
+from stackinfo import INVENTORY_DIR
 
-from stackinfo import INVENTORY_DIR, ROOT
-
+from playbook_runner import ansible_playbook
 
 
 def json_run(*args):
     """site.yml again with the JSON callback: what ran, where, what changed."""
-    cmd = ["ansible-playbook", "-i", str(INVENTORY_DIR), str(ROOT / "site.yml"), *args]
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
-    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)  # another callback (profile_tasks, say) would print into the JSON
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    data = json.loads(proc.stdout)
-    tasks = [(t["task"]["name"], t["hosts"]) for p in data["plays"] for t in p["tasks"]]
-    return data["stats"], tasks
+    proc = ansible_playbook("site.yml", *args, inventory=INVENTORY_DIR, timeout=900, json_output=True)
+    assert proc.returncode == 0 and proc.data, proc.stdout[-3000:] + proc.stderr[-2000:]
+    tasks = [(t["task"]["name"], t["hosts"]) for p in proc.data["plays"] for t in p["tasks"]]
+    return proc.data["stats"], tasks
 
 
 # Input checks run whatever the tags (bad input fails before any change).

@@ -8,7 +8,6 @@ tests/test_operations.py.)"""
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -19,7 +18,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 import sshclient  # noqa: E402
 import web  # noqa: E402
-from stackinfo import ADDRESSES, APP_HOSTS, INVENTORY_DIR, LB_HOSTS, ROOT, other, uri  # noqa: E402
+from playbook_runner import ansible_playbook, said  # noqa: E402
+from stackinfo import ADDRESSES, APP_HOSTS, INVENTORY_DIR, LB_HOSTS, other, uri  # noqa: E402
 
 # Over SSH as the admin, with sudo (molecule.yml's connection options).
 testinfra_hosts = [uri("pyweb-stack-lb1")]
@@ -64,9 +64,7 @@ def psql(sql):
 def project_playbook(name, *args):
     """One of the project's playbooks against this scenario's inventory (the
     local environment's group_vars are linked into it)."""
-    cmd = ["ansible-playbook", "-i", str(INVENTORY_DIR), str(ROOT / name), *args]
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    return ansible_playbook(name, *args, inventory=INVENTORY_DIR, timeout=900)
 
 
 def can_connect(src, dst, port):
@@ -229,10 +227,6 @@ def test_every_host_runs_the_confirmed_firewall_rules():
 
 
 # Lockout drills: each ends with the host still reachable and the reason named.
-
-def said(proc):
-    return " ".join((proc.stdout + proc.stderr).split())
-
 
 def active_rules(name):
     return other(name).file("/etc/pyweb-firewall/active.nft").content_string
