@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 testinfra_hosts = ["ansible://pyweb-ka-lb1"]
 VIP = "10.58.0.100"
@@ -189,15 +190,15 @@ def front_playbook(tmp_path, loadbalancers, *args):
     scenario's containers (the local environment's group_vars)."""
     inventory = tmp_path / "inventory"
     inventory.mkdir(exist_ok=True)
-    # Over SSH as root with the key create.yml placed, as Molecule's own inventory.
+    # Each host reached as Molecule's own inventory reaches it (its connection
+    # options, from the shared config.yml), in other groups.
     secrets = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory" / ".secrets" / "ssh"
+    molecule_hosts = yaml.safe_load(Path(os.environ["MOLECULE_INVENTORY_FILE"]).read_text())["all"]["hosts"]
     hosts = {
         "all": {
-            "vars": {"ansible_connection": "ssh", "ansible_user": "root",
-                     "ansible_ssh_private_key_file": str(secrets / "id_ed25519"),
-                     "ansible_ssh_common_args": f"-F {secrets / 'config'} -o UserKnownHostsFile={secrets / 'known_hosts'}"
-                                                " -o StrictHostKeyChecking=accept-new",
-                     "ansible_python_interpreter": "/usr/bin/python3", "stack_floating_address": VIP},
+            "vars": {"ansible_python_interpreter": "/usr/bin/python3", "stack_floating_address": VIP},
+            "hosts": {h: {k: v for k, v in molecule_hosts[h].items() if k.startswith("ansible_")}
+                      for h in [*loadbalancers, CLIENT]},
             "children": {"loadbalancers": {"hosts": {lb: None for lb in loadbalancers}},
                          **{g: {"hosts": {CLIENT: None}} for g in ("app", "db", "backup")}},
         }
