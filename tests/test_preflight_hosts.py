@@ -44,28 +44,62 @@ def test_a_sound_inventory_passes(tmp_path):
         r.get("failed") for r in run.task_results("Check the ranges and formats"))
 
 
+# Values refused on the host that holds them: each host of a run carries its
+# own case (as a host variable), so one preflight run checks five cases. The
+# facts play stops at the end of the first task that refuses a value
+# (any_errors_fatal), so the cases refused by the argument specs share a run,
+# and those refused by the range and format checks share another.
+PER_HOST = {
+    # Refused by the argument specs: a wrong type, an unknown choice.
+    "wrong-type": ("lb1", {"nginx_worker_connections": "lots"}, "nginx_worker_connections"),
+    "unknown-app-server": ("app1", {"stack_app_server": "waitress"},
+                           "app_server_type must be one of: gunicorn, uwsgi, got: waitress"),
+    "unknown-tls-mode": ("app2", {"stack_tls_mode": "letsencrypt"}, "tls_mode must be one of"),
+    "wrong-type-backup": ("db1", {"backup_keep_daily": "many"}, "backup_keep_daily"),
+    "monitoring-threshold-type": ("bk1", {"monitoring_error_ratio": "five percent"}, "monitoring_error_ratio"),
+    # What the argument specs cannot say (filter_plugins/stack_checks.py).
+    "port-out-of-range": ("app1", {"stack_app_port": 70000},
+                          "firewall_allowed[0].port must be a port from 1 to 65535, got 70000"),
+    "negative-count": ("lb1", {"nginx_worker_connections": -5}, "nginx_worker_connections must be at least 1, got -5"),
+    "string-for-a-list": ("app2", {"stack_admin_networks": "10.0.0.0/8"}, "stack_admin_networks must be a list"),
+    "not-a-network": ("db1", {"stack_admin_networks": ["10.0.0.0/33"]},
+                      "firewall_ssh_sources must hold IP addresses or networks (CIDR), got ['10.0.0.0/33']"),
+    "weak-rsa-key": ("bk1", {"tls_rsa_key_size": 1024}, "tls_rsa_key_size must be at least 2048, got 1024"),
+}
+PER_HOST_RUNS = [list(PER_HOST)[:5], list(PER_HOST)[5:]]
+
+
+@pytest.fixture(scope="module")
+def per_host_runs(tmp_path_factory):
+    runs = {}
+    for cases in PER_HOST_RUNS:
+        host_vars = {PER_HOST[c][0]: PER_HOST[c][1] for c in cases}
+        assert len(host_vars) == len(cases), "one case per host in a run"
+        run = preflight(tmp_path_factory.mktemp("per-host"), host_vars=host_vars)
+        runs.update({c: run for c in cases})
+    return runs
+
+
+@pytest.mark.parametrize("case", list(PER_HOST))
+def test_a_bad_value_stops_the_run_before_any_role_naming_its_host(per_host_runs, case):
+    host, _, expected = PER_HOST[case]
+    run = per_host_runs[case]
+    assert run.rc != 0
+    failures = run.failures(host)
+    assert failures, run.stderr
+    task, msg = failures[0]
+    assert expected in msg, msg
+    assert "Check" in task, task
+
+
 @pytest.mark.parametrize(
     "extra, expected",
     [
-        ({"nginx_worker_connections": "lots"}, "nginx_worker_connections"),
-        ({"stack_app_server": "waitress"}, "app_server_type must be one of: gunicorn, uwsgi, got: waitress"),
-        ({"stack_tls_mode": "letsencrypt"}, "tls_mode must be one of"),
-        ({"backup_keep_daily": "many"}, "backup_keep_daily"),
         ({"stack_app_port": 22}, "would have two services on one port: ssh and app-server on port 22"),
-        ({"monitoring_error_ratio": "five percent"}, "monitoring_error_ratio"),
         ({"monitoring_jobs": [{"name": "cache", "exporter": "node", "groups": ["cache"]}]},
          "monitoring_jobs (group_vars/all/monitoring.yml) scrape the groups cache, which the inventory does not have"),
-        # What the argument specs cannot say (filter_plugins/stack_checks.py).
-        ({"stack_app_port": 70000}, "firewall_allowed[0].port must be a port from 1 to 65535, got 70000"),
-        ({"nginx_worker_connections": -5}, "nginx_worker_connections must be at least 1, got -5"),
-        ({"stack_admin_networks": "10.0.0.0/8"}, "stack_admin_networks must be a list"),
-        ({"stack_admin_networks": ["10.0.0.0/33"]},
-         "firewall_ssh_sources must hold IP addresses or networks (CIDR), got ['10.0.0.0/33']"),
-        ({"tls_rsa_key_size": 1024}, "tls_rsa_key_size must be at least 2048, got 1024"),
     ],
-    ids=["wrong-type", "unknown-app-server", "unknown-tls-mode", "wrong-type-backup", "port-clash",
-         "monitoring-threshold-type", "monitoring-unknown-group", "port-out-of-range", "negative-count",
-         "string-for-a-list", "not-a-network", "weak-rsa-key"],
+    ids=["port-clash", "monitoring-unknown-group"],
 )
 def test_bad_values_stop_the_run_before_any_role(tmp_path, extra, expected):
     check_failure(preflight(tmp_path, **extra), expected)
