@@ -442,12 +442,26 @@ CATALOGUE = [
 ]
 
 
+# The cases only real hosts can show (a host that does not answer, a release
+# that fails its health check, a playbook's own input), with one of each kind
+# of check on the way (a secret, a host's address, the argument specs): the
+# stack scenario runs these (--bad-inputs real-hosts), since pytest runs every
+# check of the catalogue on placeholder hosts (tests/test_preflight_hosts.py);
+# make drills runs them all.
+REAL_HOSTS = {"missing secret", "malformed host address", "unreachable host", "wrong type (a word for an int)",
+              "unknown restart state", "a release that fails its health check"}
+BAD_INPUTS = {"all": [c[0] for c in CATALOGUE], "real-hosts": [c[0] for c in CATALOGUE if c[0] in REAL_HOSTS]}
+CHOSEN_BAD_INPUTS = BAD_INPUTS["all"]
+
+
 def drill_bad_inputs():
     """Bad inputs: each refused with a message naming it, nothing changed on the hosts."""
     before = snapshot()
     served_before = get("/healthz")[0]
     cases = []
     for i, (name, book, args, edit, expect) in enumerate(CATALOGUE, 1):
+        if name not in CHOSEN_BAD_INPUTS:
+            continue
         inventory, allowed = INVENTORY, set()
         if edit == "broken-release":
             # A 10 s health check (60 s by default): the refusal, not the wait, is the point.
@@ -474,7 +488,7 @@ def drill_bad_inputs():
         log(f"  bad input {i:2d} {'ok  ' if case['passed'] else 'FAIL'} {name} ({proc.seconds} s)"
             + ("" if case["message_found"] else f" - message not found: {expect!r}")
             + (f" - changed: {changed}" if changed else ""))
-    ok = served_before == 200 and len(cases) >= 12 and all(c["passed"] for c in cases)
+    ok = served_before == 200 and len(cases) == len(CHOSEN_BAD_INPUTS) and all(c["passed"] for c in cases)
     return verdict({"target": "each fails naming the problem; nothing changes on the hosts; the live release serves",
                     "cases": cases, "count": len(cases), "passed_count": sum(c["passed"] for c in cases)}, ok)
 
@@ -495,7 +509,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("drills", nargs="*", choices=[*DRILLS, []], help="which drills (all by default)")
     parser.add_argument("--output", default=str(RESULTS / "drills.json"))
+    parser.add_argument("--bad-inputs", choices=list(BAD_INPUTS), default="all",
+                        help="the whole catalogue, or the cases only real hosts can show (the stack scenario's)")
     opts = parser.parse_args()
+    global CHOSEN_BAD_INPUTS
+    CHOSEN_BAD_INPUTS = BAD_INPUTS[opts.bad_inputs]
     chosen = opts.drills or list(DRILLS)
     check_stack()
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(), "drills": {}}
