@@ -88,6 +88,15 @@ def test_an_environment_a_group_and_a_host_add_openings_without_editing_the_shar
     assert openings(w, "bk1") == {("node-agent", 7000): ["192.0.2.5"]}
 
 
+def test_an_environment_a_group_and_a_host_add_packages(tmp_path, five):
+    assert {w["common_extra_packages"] == [] for w in five.values()} == {True}
+    w = wiring(tmp_path, FIVE, stack_extra_packages=["htop"], group_vars={"db": {"stack_group_packages": ["pgtop", "htop"]}},
+               host_vars={"app1": {"stack_host_packages": ["strace"]}})
+    assert w["db1"]["common_extra_packages"] == ["htop", "pgtop"]
+    assert w["app1"]["common_extra_packages"] == ["htop", "strace"]
+    assert w["lb1"]["common_extra_packages"] == ["htop"]
+
+
 def test_one_host_holds_the_whole_stack(tmp_path):
     w = wiring(tmp_path, {g: ["solo"] for g in FIVE})["solo"]
     # Nginx reaches the app server on a unix socket; nothing else listens for it.
