@@ -36,7 +36,7 @@ run() {
   if [ "$s" = pytest ]; then
     pytest -q tests >"$logs/$s.log" 2>&1 &
   elif [ "$s" = lint ]; then
-    { yamllint --strict . && ansible-lint --profile production; } >"$logs/$s.log" 2>&1 &
+    make --no-print-directory lint >"$logs/$s.log" 2>&1 &
   else
     molecule test -s "$s" >"$logs/$s.log" 2>&1 &
   fi

@@ -39,7 +39,7 @@ def ansible_playbook(playbook, *args, inventory=None, env=None, timeout=1800, js
         try:
             proc.data = json.loads(proc.stdout)
         except ValueError:
-            proc.data = None
+            pass
     if log:
         log = Path(log)
         log.parent.mkdir(parents=True, exist_ok=True)

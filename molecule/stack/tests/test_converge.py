@@ -6,7 +6,8 @@ kill and restart hosts, a dry run would also see what those left behind."""
 
 from stackinfo import INVENTORY_DIR
 
-from playbook_runner import ansible_playbook
+# stackinfo put molecule/shared on the path.
+from playbook_runner import ansible_playbook  # noqa: E402
 
 
 def json_run(*args):

@@ -13,15 +13,14 @@ nothing firing."""
 
 import json
 import shlex
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from stackinfo import ADDRESSES, APP_HOSTS, LB_HOSTS, other, uri
+
+# stackinfo put molecule/shared on the path.
 import sshclient  # noqa: E402
-from stackinfo import ADDRESSES, APP_HOSTS, LB_HOSTS, other, uri  # noqa: E402
 
 # Over SSH as the admin, with sudo (molecule.yml's connection options).
 testinfra_hosts = [uri("pyweb-stack-backup1")]

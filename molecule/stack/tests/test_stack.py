@@ -8,18 +8,18 @@ tests/test_operations.py.)"""
 import json
 import os
 import socket
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from stackinfo import ADDRESSES, APP_HOSTS, INVENTORY_DIR, LB_HOSTS, other, uri
+
+# stackinfo put molecule/shared on the path.
 import sshclient  # noqa: E402
 import web  # noqa: E402
 from playbook_runner import ansible_playbook, said  # noqa: E402
-from stackinfo import ADDRESSES, APP_HOSTS, INVENTORY_DIR, LB_HOSTS, other, uri  # noqa: E402
 
 # Over SSH as the admin, with sudo (molecule.yml's connection options).
 testinfra_hosts = [uri("pyweb-stack-lb1")]
