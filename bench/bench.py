@@ -151,7 +151,7 @@ def floor(inventory, hosts, packages):
     app's pip install, on fresh containers, every host at once."""
     fresh_containers(inventory, "floor")
     reqs = (ROOT / "apps" / "demo" / "requirements.txt").read_text()
-    gunicorn = re.search(r"gunicorn==[\d.]+", (ROOT / "group_vars" / "all" / "app.yml").read_text()).group(0)
+    gunicorn = re.search(r"gunicorn==[\d.]+", (ROOT / "group_vars" / "all" / "bindings" / "app.yml").read_text()).group(0)
 
     def one(host):
         started = time.monotonic()

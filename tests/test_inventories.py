@@ -2,8 +2,10 @@
 on its own sees exactly the variables that site.yml sees."""
 
 import json
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -77,7 +79,7 @@ def test_the_three_environments_exist():
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_environment_defines_the_stack_groups(env):
-    shared = yaml.safe_load((ROOT / "group_vars/all/main.yml").read_text())
+    shared = yaml.safe_load((ROOT / "group_vars/all/topology.yml").read_text())
     hosts = yaml.safe_load((ROOT / "inventory" / env / "hosts.yml").read_text())
     groups = hosts["all"]["children"]
     for group in shared["stack_groups"]:
@@ -103,13 +105,55 @@ def _keys(path):
     return keys
 
 
-def test_no_variable_is_set_both_shared_and_per_environment():
-    # Playbook group_vars (the shared ones) beat inventory group_vars: a name in
-    # both would make the environment's value silently ineffective.
-    shared = _keys(ROOT / "group_vars")
+def test_every_stack_setting_of_an_environment_is_an_input_with_a_default():
+    # An environment sets inputs (group_vars/all/inputs.yml, where each has its
+    # default): a stack_* name that is not one would be a typo nothing reads.
+    inputs = set(yaml.safe_load((ROOT / "group_vars/all/inputs.yml").read_text()))
+    required = {"stack_environment", "stack_domain", "stack_db_password", "stack_app_secret_key", "stack_backup_password",
+                "stack_ssh_port", "stack_vrrp_priority"}
     for env in ENVIRONMENTS:
-        clash = shared & _keys(ROOT / "inventory" / env / "group_vars")
-        assert not clash, f"{env} sets shared variables: {sorted(clash)}"
+        hosts = yaml.safe_load((ROOT / "inventory" / env / "hosts.yml").read_text())["all"]
+        names = _keys(ROOT / "inventory" / env / "group_vars") | set(hosts.get("vars") or {})
+        unknown = {n for n in names if n.startswith("stack_")} - inputs - required
+        assert not unknown, f"{env} sets stack_* names that are no input: {sorted(unknown)}"
+
+
+def test_the_shared_layers_read_forward_only():
+    # inputs.yml reads no name of the later layers; topology.yml reads no
+    # binding; a binding reads no other role's variables.
+    text = {p.relative_to(ROOT / "group_vars/all"): p.read_text() for p in (ROOT / "group_vars/all").rglob("*.yml")}
+    names = {p: set(yaml.safe_load(t) or {}) for p, t in text.items()}
+    topology = names[Path("topology.yml")]
+    bindings = {p: n for p, n in names.items() if p.parts[0] == "bindings"}
+    later = topology | set().union(*bindings.values())
+
+    def reads(path, candidates):
+        body = "\n".join(line for line in text[path].splitlines() if not line.lstrip().startswith("#"))
+        return {n for n in candidates if re.search(rf"\b{n}\b", body)
+                and not re.search(rf"^{n}:", body, re.M)}
+
+    assert not reads(Path("inputs.yml"), later)
+    assert not reads(Path("topology.yml"), set().union(*bindings.values()))
+    for path, own in bindings.items():
+        role = path.stem
+        others = {n for p, ns in bindings.items() if p != path for n in ns if not n.startswith(role + "_")}
+        assert not reads(path, others), f"{path} reads another role's binding: {reads(path, others)}"
+
+
+def test_every_role_variable_is_at_most_three_steps_from_an_input():
+    # A step: a shared variable whose value names another. No input is more
+    # than three steps from the role variable it ends in, and nothing loops.
+    values = {}
+    for path in sorted((ROOT / "group_vars/all").rglob("*.yml")):
+        values.update({k: json.dumps(v) for k, v in (yaml.safe_load(path.read_text()) or {}).items()})
+    reads = {name: {n for n in values if n != name and re.search(rf"\b{n}\b", text)} for name, text in values.items()}
+
+    def steps(name, seen=()):
+        assert name not in seen, f"a loop: {' -> '.join(seen + (name,))}"
+        return max([1 + steps(n, seen + (name,)) for n in reads[name]] or [0])
+
+    longest = {name: steps(name) for name in values if not name.startswith("stack_")}
+    assert max(longest.values()) <= 3, sorted(longest.items(), key=lambda kv: -kv[1])[:5]
 
 
 def test_preflight_names_a_missing_group(tmp_path):

@@ -65,8 +65,12 @@ PER_HOST = {
     "not-a-network": ("db1", {"stack_admin_networks": ["10.0.0.0/33"]},
                       "firewall_ssh_sources must hold IP addresses or networks (CIDR), got ['10.0.0.0/33']"),
     "weak-rsa-key": ("bk1", {"tls_rsa_key_size": 1024}, "tls_rsa_key_size must be at least 2048, got 1024"),
+    # An input of an extension point, and a port in a mapping of ports.
+    "string-for-packages": ("lb1", {"stack_extra_packages": "htop"}, "stack_extra_packages must be a list"),
+    "word-for-an-exporter-port": ("app1", {"stack_exporter_ports": {"node": "x"}},
+                                  "monitoring_exporter_ports[node] must be a port from 1 to 65535, got 'x'"),
 }
-PER_HOST_RUNS = [list(PER_HOST)[:5], list(PER_HOST)[5:]]
+PER_HOST_RUNS = [list(PER_HOST)[:5], list(PER_HOST)[5:10], list(PER_HOST)[10:]]
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +100,12 @@ def test_a_bad_value_stops_the_run_before_any_role_naming_its_host(per_host_runs
     "extra, expected",
     [
         ({"stack_app_port": 22}, "would have two services on one port: ssh and app-server on port 22"),
-        ({"monitoring_jobs": [{"name": "cache", "exporter": "node", "groups": ["cache"]}]},
-         "monitoring_jobs (group_vars/all/monitoring.yml) scrape the groups cache, which the inventory does not have"),
+        ({"stack_monitoring_jobs": [{"name": "cache", "exporter": "node", "groups": ["cache"]}]},
+         "stack_monitoring_jobs (group_vars/all/inputs.yml) scrape the groups cache, which the inventory does not have"),
+        ({"stack_monitoring_jobs": "node"}, "stack_monitoring_jobs must be a list of jobs"),
+        ({"stack_app_name": "My App"}, "stack_app_name a lower-case name of letters, digits and _"),
     ],
-    ids=["port-clash", "monitoring-unknown-group"],
+    ids=["port-clash", "monitoring-unknown-group", "monitoring-jobs-not-jobs", "app-name"],
 )
 def test_bad_values_stop_the_run_before_any_role(tmp_path, extra, expected):
     check_failure(preflight(tmp_path, **extra), expected)
@@ -107,12 +113,12 @@ def test_bad_values_stop_the_run_before_any_role(tmp_path, extra, expected):
 
 def test_a_port_clash_is_a_clash_only_on_a_host_holding_both(tmp_path):
     # PostgreSQL on 443 is fine on its own host...
-    run = preflight(tmp_path, postgresql_port=443)
+    run = preflight(tmp_path, stack_db_port=443)
     assert run.rc == 0, run.failures() or run.stderr
     # ...not on a host that is also the load balancer.
     shared = {**GROUPS, "db": ["lb1"]}
-    check_failure(preflight(tmp_path, groups=shared, postgresql_port=443),
-                  "lb1 would have two services on one port: postgresql and https on port 443")
+    check_failure(preflight(tmp_path, groups=shared, stack_db_port=443),
+                  "lb1 would have two services on one port: https and postgresql on port 443")
 
 
 def test_an_added_opening_on_a_port_the_host_uses_is_a_clash(tmp_path):

@@ -1,6 +1,8 @@
 """What the shared group_vars make of an inventory: every address typed once
 (in the inventory or learnt from facts) and every tier wired to the others,
-for the five-host layout and for one host holding the whole stack."""
+for the five-host layout and for one host holding the whole stack; and an
+environment's inputs beating the shared defaults (group_vars/all/inputs.yml)
+wherever the environment sets them."""
 
 import json
 
@@ -12,12 +14,16 @@ SECRETS = {"stack_db_password": "p/ss+w0rd" * 3, "stack_app_secret_key": "k" * 3
 ADDR = {"lb1": "10.0.0.2", "app1": "10.0.0.11", "app2": "10.0.0.12", "db1": "10.0.0.21", "bk1": "10.0.0.31"}
 
 
-def wiring(tmp_path, groups, extra=None, host_vars=None, group_vars=None, **all_vars):
+def wiring(tmp_path, groups, extra=None, host_vars=None, group_vars=None, env_vars=None, **all_vars):
     hosts = {h for members in groups.values() for h in members}
     path = write_inventory(
         tmp_path, groups, hosts={h: {"stack_address": ADDR.get(h, "10.0.0.99"), **(host_vars or {}).get(h, {})} for h in sorted(hosts)},
         group_vars=group_vars, **SECRETS, **all_vars
     )
+    if env_vars:
+        # An environment's own file for all its hosts: inventory/<env>/group_vars/all/main.yml.
+        (tmp_path / "group_vars" / "all").mkdir(parents=True)
+        (tmp_path / "group_vars" / "all" / "main.yml").write_text(json.dumps(env_vars))
     args = ["-e", json.dumps(extra)] if extra else []
     run = run_playbook("tests/playbooks/wiring/wiring.yml", *args, inventory=path)
     assert run.rc == 0, run.failures() or run.stderr
@@ -108,3 +114,31 @@ def test_one_host_holds_the_whole_stack(tmp_path):
 def test_the_site_names_and_certificate_follow_the_domain(five):
     assert five["lb1"]["tls_domains"] == ["shop.test"]
     assert five["lb1"]["nginx_default_site"] == ""
+
+
+def test_the_environment_overrides_the_shared_defaults_of_its_inputs(tmp_path, five):
+    # The defaults (group_vars/all/inputs.yml)...
+    assert five["lb1"]["keepalived_virtual_router_id"] == 51 and five["app1"]["app_server_type"] == "gunicorn"
+    # ...and the environment's values, set in its group_vars/all (as the
+    # example inventories do), for a group and for a host.
+    w = wiring(tmp_path, FIVE, env_vars={"stack_app_port": 9000, "stack_vrrp_router_id": 77, "stack_app_server": "uwsgi",
+                                         "stack_nginx_status_port": 8089, "stack_tls_mode": "internal_ca"},
+               group_vars={"db": {"stack_db_port": 6543}}, host_vars={"app2": {"stack_app_port": 9002}})
+    assert w["app1"]["app_server_listen"] == "10.0.0.11:9000" and w["app2"]["app_server_listen"] == "10.0.0.12:9002"
+    assert w["lb1"]["nginx_upstreams"] == ["10.0.0.11:9000", "10.0.0.12:9002"]
+    assert openings(w, "app2") == {("app-server", 9002): ["10.0.0.2"]}
+    assert w["db1"]["postgresql_port"] == 6543 and openings(w, "db1") == {("postgresql", 6543): ["10.0.0.11", "10.0.0.12"]}
+    assert w["lb1"]["keepalived_virtual_router_id"] == 77 and w["app1"]["app_server_type"] == "uwsgi"
+    assert w["lb1"]["nginx_status_port"] == 8089 and w["lb1"]["keepalived_check_url"] == "http://127.0.0.1:8089/nginx_status"
+    assert w["lb1"]["tls_mode"] == "internal_ca"
+
+
+def test_an_environment_a_group_and_a_host_add_nginx_locations(tmp_path, five):
+    assert five["lb1"]["nginx_static"] == [] and five["lb1"]["nginx_cached"] == ["/static/", "/media/"]
+    w = wiring(tmp_path, FIVE, stack_nginx_extra_locations=[{"location": "/downloads/", "max_age": 60}],
+               group_vars={"loadbalancers": {"stack_nginx_group_locations": [{"location": "/.well-known/pki/",
+                                                                              "path": "/srv/pki"}]}},
+               host_vars={"lb1": {"stack_nginx_host_locations": [{"location": "/maintenance/", "path": "/srv/maint"}]}})
+    assert w["lb1"]["nginx_cached"] == ["/static/", "/media/", "/downloads/"]
+    assert w["lb1"]["nginx_static"] == [{"location": "/.well-known/pki/", "path": "/srv/pki"},
+                                        {"location": "/maintenance/", "path": "/srv/maint"}]

@@ -10,7 +10,7 @@ sentence per such value, naming the variable and the value; preflight stops
 the run with them before any change.
 
 The rules, in one place:
-- ports (`*_port`, a sub-option `port`, and the items of `*_ports`): 1 to
+- ports (`*_port`, a sub-option `port`, and the items or values of `*_ports`): 1 to
   65535; firewall_confirm_port may be 0 (no check from the controller);
 - every other whole number: at least MINIMUM[name], else at least 0;
 - every list option: a list, not a string or a mapping;
@@ -149,6 +149,8 @@ def stack_value_problems(values, options, list_inputs=(), errors=None):
                 bad = [v for v in value if not _is_network(v)]
                 if bad:
                     problems.append(f"{name} must hold IP addresses or networks (CIDR), got {bad!r}")
+        elif kind == "dict" and name.endswith("_ports") and isinstance(value, dict):
+            problems.extend(p for p in (_port_problem(f"{name}[{k}]", v) for k, v in value.items()) if p)
         elif kind == "dict" and option.get("options") and isinstance(value, dict):
             problems.extend(_sub_problems(name, value, option["options"]))
         elif kind == "int":

@@ -433,7 +433,7 @@ CATALOGUE = [
      None, "The floating address '10.99.0.100' (stack_floating_address) must be a free IPv4 address"),
     ("duplicate VRRP priorities", SITE, [], same_priority, "Two load balancers have the same VRRP priority"),
     ("scrape job naming a group the inventory lacks", SITE,
-     ["-e", json.dumps({"monitoring_jobs": [{"name": "cache", "exporter": "node", "groups": ["cache"]}]})], None,
+     ["-e", json.dumps({"stack_monitoring_jobs": [{"name": "cache", "exporter": "node", "groups": ["cache"]}]})], None,
      "scrape the groups cache, which the inventory does not have"),
     ("unknown restart state", "playbooks/app_restart.yml", ["-e", "app_restart_state=bounced"], None,
      "app_restart_state"),
