@@ -1,6 +1,7 @@
 """Behaviour of the common role: what an admin, an attacker and an auditor see."""
 
 import os
+import re
 
 import pytest
 import testinfra
@@ -204,3 +205,99 @@ def test_an_ntp_daemon_the_image_ships_is_kept(host):
     assert host.package("chrony").is_installed
     assert host.service("chrony").is_enabled
     assert not host.package("systemd-timesyncd").is_installed
+
+
+def test_no_security_update_is_pending_after_converge(host):
+    # The images are built weeks behind Debian's security suite at times: the
+    # converge applied what was pending before installing anything else.
+    with host.sudo():
+        simulation = host.check_output("apt-get --simulate --quiet dist-upgrade")
+    pending = [line for line in simulation.splitlines() if line.startswith("Inst ") and "Debian-Security:" in line]
+    assert pending == []
+
+
+def test_no_service_still_runs_replaced_libraries(host):
+    # needrestart's own verdict after the upgrade: every daemon that mapped an
+    # old library (sshd, journald, systemd itself) was restarted.
+    with host.sudo():
+        out = host.check_output("needrestart -b -r l")
+    assert "NEEDRESTART-VER" in out
+    assert [line for line in out.splitlines() if line.startswith("NEEDRESTART-SVC")] == []
+    # Unattended upgrades restart such services themselves from now on.
+    assert "$nrconf{restart} = 'a';" in host.file("/etc/needrestart/conf.d/50-pyweb.conf").content_string
+
+
+HARDENED_SYSCTLS = {"kernel.kptr_restrict": "2", "kernel.dmesg_restrict": "1", "fs.suid_dumpable": "0",
+                    "net.ipv4.conf.all.accept_redirects": "0", "net.ipv4.tcp_syncookies": "1",
+                    "net.ipv4.conf.all.rp_filter": "1", "kernel.unprivileged_bpf_disabled": "1"}
+
+
+def test_kernel_settings_are_in_force_or_wait_for_a_kernel_of_its_own(host):
+    with host.sudo():
+        boot_config = host.check_output("systemd-analyze cat-config sysctl.d")
+    # systemd-sysctl applies them at every boot...
+    assert "# /etc/sysctl.d/60-pyweb-hardening.conf" in boot_config
+    for key, value in HARDENED_SYSCTLS.items():
+        assert f"{key} = {value}" in boot_config
+    # ...and the role applied them now, unless the kernel is a container's host's.
+    read_only = "ro" in host.check_output("findmnt --noheadings --output OPTIONS /proc/sys").split(",")
+    if not read_only:
+        for key, value in HARDENED_SYSCTLS.items():
+            assert host.check_output(f"sysctl -n {key}") == value
+
+
+@pytest.mark.parametrize("module", ["dccp", "sctp", "usb-storage", "firewire-core"])
+def test_unused_modules_refuse_to_load(host, module):
+    with host.sudo():
+        r = host.run(f"modprobe {module}")
+    assert r.rc != 0
+    assert "Error running install command '/bin/false'" in r.stderr
+
+
+def test_no_core_dumps_for_logins_or_services(host):
+    assert ssh_as(host, f"{KEYS}/alice", "alice", "'ulimit -Hc'").stdout.strip() == "0"
+    assert host.check_output("systemctl show --property DefaultLimitCORE --value") == "0"
+
+
+def test_new_users_get_private_homes_and_password_ages(host):
+    with host.sudo():
+        host.check_output("useradd --create-home pyweb-probe")
+        try:
+            mode = host.file("/home/pyweb-probe").mode
+            ages = host.check_output("chage --list pyweb-probe")
+        finally:
+            host.run("userdel --remove pyweb-probe")
+    # UMASK 027 (or Debian 13's HOME_MODE 0700): nothing for other users.
+    assert mode & 0o077 in (0o050, 0o000) and mode & 0o007 == 0
+    assert re.search(r"^Maximum number of days between password change\s*: 365$", ages, re.M), ages
+    assert re.search(r"^Minimum number of days between password change\s*: 1$", ages, re.M), ages
+
+
+def test_each_login_gets_a_private_temporary_directory(host):
+    out = ssh_as(host, f"{KEYS}/alice", "alice", "'echo $TMPDIR; stat -c %a:%U $TMPDIR'").stdout.split()
+    uid = ssh_as(host, f"{KEYS}/alice", "alice", "id -u").stdout.strip()
+    assert out == [f"/tmp/user/{uid}", "700:alice"]
+
+
+def test_ssh_shows_the_banner_before_login(host):
+    r = ssh_as(host, f"{KEYS}/alice", "alice", extra="-o LogLevel=INFO")
+    assert r.rc == 0
+    assert "Authorised access only." in r.stderr
+    assert "Authorised access only." in host.file("/etc/issue").content_string
+
+
+def test_only_root_reads_cron_files_where_cron_is_installed(host):
+    if not host.package("cron").is_installed:
+        pytest.skip("no cron on this host")
+    assert host.file("/etc/crontab").mode == 0o600
+    assert host.file("/etc/cron.d").mode == 0o700
+    assert host.file("/etc/cron.daily").mode == 0o700
+
+
+@pytest.mark.parametrize("user", ["alice", "deploy"])
+def test_key_only_users_have_no_password_age_to_lock_them_out(host, user):
+    # login.defs ages new local passwords; these users have none, and an
+    # expired age would refuse their key logins too.
+    with host.sudo():
+        ages = host.check_output(f"chage --list {user}")
+    assert re.search(r"^Password expires\s*: never$", ages, re.M), ages

@@ -262,3 +262,26 @@ def test_the_readmes_ssh_tunnel_reaches_prometheus():
     with sshclient.tunnel("admin", backup, backup, 9090) as port, \
             urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=10) as answer:
         assert answer.status == 200
+
+
+def test_every_host_reports_its_pending_updates_and_none_is_from_security(host):
+    # Debian's apt collector (every 15 minutes, and at converge) feeds the node
+    # exporter: the converge applied the security updates, so none is pending.
+    reported = wait_for(lambda: {r["metric"]["instance"] for r in query(host, "apt_upgrades_pending")} >= set(ADDRESSES)
+                        and query(host, "apt_upgrades_pending"), 60, "apt_upgrades_pending of every host")
+    security = [r for r in reported if "-security" in r["metric"].get("origin", "") and r["value"][1] != "0"]
+    assert security == []
+    assert {r["metric"]["instance"] for r in query(host, "node_reboot_required == 0")} == set(ADDRESSES)
+
+
+def test_a_host_that_needs_a_reboot_fires_reboot_required(host):
+    app = other("pyweb-stack-app2")
+    try:
+        # What a kernel or libc upgrade leaves behind.
+        app.check_output("touch /run/reboot-required && systemctl start prometheus-node-exporter-apt.service")
+        alert = wait_for(lambda: firing(host, "RebootRequired", "pyweb-stack-app2"), 60, "RebootRequired firing")
+        assert alert[0]["metric"]["severity"] == "warning"
+        assert not firing(host, "RebootRequired", "pyweb-stack-app1")
+    finally:
+        app.check_output("rm -f /run/reboot-required && systemctl start prometheus-node-exporter-apt.service")
+    wait_for(lambda: not firing(host, "RebootRequired", "pyweb-stack-app2"), 60, "the alert resolves")
