@@ -306,3 +306,21 @@ def test_key_only_users_have_no_password_age_to_lock_them_out(host, user):
     with host.sudo():
         ages = host.check_output(f"chage --list {user}")
     assert re.search(r"^Password expires\s*: never$", ages, re.M), ages
+
+
+def test_a_changed_packaged_file_is_found_by_the_daily_check(host):
+    assert host.service("pyweb-verify-packages.timer").is_enabled
+    target = "/usr/share/doc/less/copyright"
+    with host.sudo():
+        # The timer's service runs clean; the check finds nothing on a fresh converge...
+        host.check_output("systemctl start pyweb-verify-packages.service")
+        assert host.check_output("/usr/local/sbin/pyweb-verify-packages") == "0 files differ from their packages"
+        saved = host.check_output(f"base64 -w0 {target}")
+        try:
+            # ...and names a file that no longer matches its package.
+            host.check_output(f"echo tampered >> {target}")
+            found = host.check_output("/usr/local/sbin/pyweb-verify-packages")
+        finally:
+            host.check_output(f"echo {saved} | base64 -d > {target}")
+        assert found.splitlines() == [f"modified: {target}", "1 files differ from their packages"]
+        assert host.check_output("/usr/local/sbin/pyweb-verify-packages") == "0 files differ from their packages"

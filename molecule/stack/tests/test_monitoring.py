@@ -285,3 +285,18 @@ def test_a_host_that_needs_a_reboot_fires_reboot_required(host):
     finally:
         app.check_output("rm -f /run/reboot-required && systemctl start prometheus-node-exporter-apt.service")
     wait_for(lambda: not firing(host, "RebootRequired", "pyweb-stack-app2"), 60, "the alert resolves")
+
+
+def test_a_changed_packaged_file_fires_package_files_modified(host):
+    db = other("pyweb-stack-db1")
+    target = "/usr/share/doc/less/copyright"
+    db.check_output("systemctl start pyweb-verify-packages.service")
+    wait_for(lambda: query(host, 'pyweb_packages_modified_files{instance="pyweb-stack-db1"} == 0'), 60, "a clean count scraped")
+    saved = db.check_output(f"base64 -w0 {target}")
+    try:
+        db.check_output(f"echo tampered >> {target} && systemctl start pyweb-verify-packages.service")
+        alert = wait_for(lambda: firing(host, "PackageFilesModified", "pyweb-stack-db1"), 60, "PackageFilesModified firing")
+        assert alert[0]["metric"]["severity"] == "critical"
+    finally:
+        db.check_output(f"echo {saved} | base64 -d > {target} && systemctl start pyweb-verify-packages.service")
+    wait_for(lambda: not firing(host, "PackageFilesModified", "pyweb-stack-db1"), 60, "the alert resolves")
