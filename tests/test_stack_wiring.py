@@ -50,6 +50,16 @@ def test_vrrp_between_the_load_balancers_only_with_a_floating_address():
     assert vrrp == [{"name": "vrrp", "proto": "vrrp", "sources": ["10.0.0.2", "10.0.0.3"]}]
 
 
+def test_the_log_host_admits_the_other_hosts_journals_and_nobody_else():
+    senders = {**ADDRESSES, "log_senders": ["10.0.0.2", "10.0.0.11", "10.0.0.21"]}
+    assert ports(stack_openings(host("backup", "monitoring", journal_port=19532), senders))["journal-remote"] == (
+        19532, ["10.0.0.2", "10.0.0.11", "10.0.0.21"])
+    # Only the log host opens it; a log host with no senders (one host)
+    # opens nothing rather than to anywhere.
+    assert "journal-remote" not in ports(stack_openings(host("app", journal_port=0), senders))
+    assert "journal-remote" not in ports(stack_openings(host("backup", journal_port=19532), {**ADDRESSES, "log_senders": []}))
+
+
 def test_the_monitoring_pages_open_to_their_sources_only_when_there_are_some():
     assert "prometheus" not in ports(stack_openings(host("backup", "monitoring"), ADDRESSES))
     opened = ports(stack_openings(host("backup", "monitoring", ui_sources=["192.0.2.0/24"]), ADDRESSES))

@@ -57,9 +57,11 @@ def stack_openings(host, addresses):
       a floating address), exporter_ports ({exporter: port}), jobs
       (monitoring jobs: {exporter, groups}), monitoring_ports ({name: port},
       Prometheus' and Alertmanager's), ui_sources (who reaches those pages),
+      journal_port (the journal receiver's port on the log host, 0 elsewhere),
       added (the openings the environment, its groups and the host add).
     addresses: each group's private addresses (topology.yml), with
-      `monitoring` empty when there is no monitoring host.
+      `monitoring` empty when there is no monitoring host, and
+      `log_senders` (every host but the log host).
     """
     groups = set(host["groups"])
     rules = []
@@ -81,6 +83,11 @@ def stack_openings(host, addresses):
         rules += [_rule("metrics-" + e, host["exporter_ports"][e], monitoring) for e in exporters]
         if "monitoring" in groups and host["ui_sources"]:
             rules += [_rule(name, port, host["ui_sources"]) for name, port in host["monitoring_ports"].items()]
+    # The log host admits the other hosts' journals (never anyone else: no
+    # senders, no opening).
+    senders = list(addresses.get("log_senders") or [])
+    if _port(host.get("journal_port") or 0) and senders:
+        rules.append(_rule("journal-remote", host["journal_port"], senders))
     return rules + [dict(o, port=_port(o["port"])) if "port" in o else dict(o) for o in host["added"]]
 
 

@@ -3,9 +3,13 @@ and Molecule's inventory are, the hosts of each group and their addresses
 (read from inventory/hosts.yml, as Ansible reads them), and a Testinfra host
 for any of them, reached as Ansible reaches it."""
 
+import json
 import os
+import shlex
 import sys
+import time
 from pathlib import Path
+from urllib.parse import quote
 
 import testinfra
 import yaml
@@ -34,3 +38,32 @@ def uri(name):
 def other(name):
     """A Testinfra host for any host of the stack."""
     return testinfra.get_host(uri(name))
+
+
+# Prometheus on the monitoring host (the backup host).
+PROMETHEUS = "http://10.59.0.41:9090"
+
+
+def fetch(host, url):
+    """GET a URL from inside a container; the body as text."""
+    code = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+    return host.check_output(f"python3 -c {shlex.quote(code)} {shlex.quote(url)}")
+
+
+def query(host, promql):
+    """A PromQL query's result, asked from `host`."""
+    answer = json.loads(fetch(host, f"{PROMETHEUS}/api/v1/query?query={quote(promql)}"))
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def wait_for(check, timeout, what, interval=2):
+    """check()'s first true result within timeout seconds, else fail naming what."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"after {timeout} s: {what}")
+        time.sleep(interval)
