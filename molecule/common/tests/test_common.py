@@ -2,6 +2,7 @@
 
 import os
 import re
+import sys
 
 import pytest
 import testinfra
@@ -44,7 +45,9 @@ def test_sshd_effective_settings_are_hardened(host):
     assert s["allowtcpforwarding"] == "no"
     assert s["maxauthtries"] == "3"
     assert s["allowgroups"].split() == ["sysadmins", "deploy"]
-    assert s["kexalgorithms"].split(",")[0] == "sntrup761x25519-sha512@openssh.com"
+    # Post-quantum first: ML-KEM where OpenSSH knows it (Debian 13), else NTRU Prime.
+    first = "mlkem768x25519-sha256" if host.system_info.release.startswith("13") else "sntrup761x25519-sha512@openssh.com"
+    assert s["kexalgorithms"].split(",")[0] == first
     assert "diffie-hellman-group14-sha1" not in s["kexalgorithms"]
     assert set(s["ciphers"].split(",")) <= {
         "chacha20-poly1305@openssh.com",
@@ -290,6 +293,30 @@ def test_ssh_shows_the_banner_before_login(host):
     assert r.rc == 0
     assert "Authorised access only." in r.stderr
     assert "Authorised access only." in host.file("/etc/issue").content_string
+
+
+def test_ssh_audit_finds_nothing_to_warn_about(host):
+    """ssh-audit (pinned in requirements.txt) from the controller, as an
+    auditor runs it: every algorithm sshd offers passes, none warns or fails."""
+    address = host.check_output("hostname -I").split()[0]
+    audit = CONTROLLER.run(f"{os.path.dirname(sys.executable)}/ssh-audit --no-colors --port 22 {address}")
+    problems = [line for line in audit.stdout.splitlines() if "[warn]" in line or "[fail]" in line]
+    assert problems == [], audit.stdout
+    assert audit.rc == 0, audit.stdout
+    assert "(kex) kex-strict-s-v00@openssh.com" in audit.stdout  # Terrapin's counter-measure
+
+
+def test_only_root_compiles_even_after_the_compiler_is_upgraded(host):
+    """tcc (installed by the scenario) is 0750 root:root through
+    dpkg-statoverride: the deploy user cannot run it, root can, and the mode
+    survives the package's reinstallation (as it will an upgrade)."""
+    tcc = "/usr/bin/tcc"
+    assert host.check_output(f"dpkg-statoverride --list {tcc}") == f"root root 750 {tcc}"
+    host.check_output("DEBIAN_FRONTEND=noninteractive apt-get install --reinstall --yes --quiet tcc")
+    assert host.file(tcc).mode == 0o750
+    assert host.run(f"{tcc} -v").rc == 0
+    as_deploy = host.run(f"runuser -u deploy -- {tcc} -v")
+    assert as_deploy.rc != 0 and "Permission denied" in as_deploy.stderr
 
 
 def test_only_root_reads_cron_files_where_cron_is_installed(host):
