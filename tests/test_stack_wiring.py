@@ -10,6 +10,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "playbooks" / "filter_plugins"))
 from stack_wiring import stack_openings, stack_port_clashes, stack_upstreams  # noqa: E402
+from monitoring_jobs import monitoring_host_exporters, monitoring_job_groups  # noqa: E402  (the role's, through stack_wiring)
 
 ADDRESSES = {"loadbalancers": ["10.0.0.2", "10.0.0.3"], "app": ["10.0.0.11", "10.0.0.12"], "db": ["10.0.0.21"],
              "monitoring": ["10.0.0.31"], "backup_clients": ["10.0.0.11", "10.0.0.12", "10.0.0.21"]}
@@ -95,3 +96,10 @@ def test_upstreams_are_where_the_app_hosts_listen():
     assert stack_upstreams(["solo"], addresses, ["solo"], {"solo": 8000}, "unix:/run/demo/app.sock") == ["unix:/run/demo/app.sock"]
     # Another load balancer beside it: TCP, which that one can reach.
     assert stack_upstreams(["solo"], addresses, ["solo", "lb2"], {"solo": "8000"}, "unix:/x") == ["10.0.0.5:8000"]
+
+
+def test_the_monitoring_roles_rules_for_its_jobs():
+    # The firewall's openings above and the role's exporters are one function.
+    assert monitoring_host_exporters(JOBS, ["loadbalancers", "app"]) == ["node", "nginx", "blackbox"]
+    assert monitoring_host_exporters(JOBS, ["backup"]) == ["node"]
+    assert monitoring_job_groups(JOBS) == ["all", "loadbalancers", "db", "app"]

@@ -16,6 +16,13 @@ functions):
 """
 
 import ipaddress
+import sys
+from pathlib import Path
+
+# The monitoring role owns what its jobs mean for a host; the firewall's
+# openings and preflight use the same functions.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "monitoring" / "filter_plugins"))
+from monitoring_jobs import monitoring_host_exporters, monitoring_job_groups  # noqa: E402
 
 
 def _port(value):
@@ -75,11 +82,7 @@ def stack_openings(host, addresses):
         rules.append(_rule("postgresql", host["db_port"], addresses["app"]))
     monitoring = list(addresses.get("monitoring") or [])
     if monitoring:
-        exporters = []
-        for job in host["jobs"]:
-            runs_here = "all" in job["groups"] or groups.intersection(job["groups"])
-            if runs_here and job["exporter"] not in exporters:
-                exporters.append(job["exporter"])
+        exporters = monitoring_host_exporters(host["jobs"], host["groups"])
         rules += [_rule("metrics-" + e, host["exporter_ports"][e], monitoring) for e in exporters]
         if "monitoring" in groups and host["ui_sources"]:
             rules += [_rule(name, port, host["ui_sources"]) for name, port in host["monitoring_ports"].items()]
@@ -106,4 +109,5 @@ class FilterModule:
             "stack_upstreams": stack_upstreams,
             "stack_openings": stack_openings,
             "stack_port_clashes": stack_port_clashes,
+            "stack_job_groups": monitoring_job_groups,
         }
