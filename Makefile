@@ -65,8 +65,9 @@ $(SSLYZE_VENV)/.stamp: requirements-sslyze.txt
 	$(SSLYZE_VENV)/bin/pip install --quiet -r requirements-sslyze.txt
 	touch $@
 
-images: ## Build the Debian base images (skipped when they exist)
+images: ## Build the Debian base images and the audit scenario's VM (skipped when they exist)
 	bash scripts/build-images.sh
+	bash scripts/build-vm-image.sh
 
 lint: yamllint ansible-lint ## yamllint and ansible-lint (production profile)
 

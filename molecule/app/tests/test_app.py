@@ -127,6 +127,16 @@ def test_code_and_settings_are_not_writable_by_the_app(host):
     assert host.run("runuser -u nobody -- cat /srv/demo/shared/env").rc != 0
 
 
+def test_releases_are_readable_by_the_app_only(host):
+    """Root's and the app's group's, whatever the umask they were built under
+    (027 on a host the common role hardened)."""
+    with host.sudo():
+        others = host.check_output("find /srv/demo/releases -mindepth 1 ! -type l -perm /o=rwx")
+        strangers = host.check_output("find /srv/demo/releases -mindepth 1 ! -type l \\( ! -user root -o ! -group demo \\)")
+    assert others == "" and strangers == "", others + strangers
+    assert host.run("runuser -u nobody -- cat /srv/demo/current/release.env").rc != 0
+
+
 def test_systemd_exposure_is_at_most_3(host):
     out = host.check_output("systemd-analyze security demo.service | tail -n 1")
     level = float(re.search(r"exposure level for demo.service: ([0-9.]+)", out).group(1))

@@ -248,7 +248,7 @@ def test_kernel_settings_are_in_force_or_wait_for_a_kernel_of_its_own(host):
     for key, value in HARDENED_SYSCTLS.items():
         assert f"{key} = {value}" in boot_config
     # ...and the role applied them now, unless the kernel is a container's host's.
-    read_only = "ro" in host.check_output("findmnt --noheadings --output OPTIONS /proc/sys").split(",")
+    read_only = "ro" in host.check_output("findmnt --noheadings --output OPTIONS --target /proc/sys").split(",")
     if not read_only:
         for key, value in HARDENED_SYSCTLS.items():
             assert host.check_output(f"sysctl -n {key}") == value
@@ -276,6 +276,18 @@ def test_new_local_passwords_age(host):
             host.run("userdel pyweb-probe")
     assert re.search(r"^Maximum number of days between password change\s*: 365$", ages, re.M), ages
     assert re.search(r"^Minimum number of days between password change\s*: 1$", ages, re.M), ages
+
+
+def test_files_made_in_a_session_are_not_readable_by_other_accounts(host):
+    """login.defs' UMASK 027 through pam_umask (Debian 13's PAM has it, the
+    role adds it to Debian 12's): for an admin's own login (her private group
+    may keep the group bits) and for root through sudo."""
+    name = f"/tmp/pyweb-umask-{host.check_output('date +%s%N')}"
+    out = ssh_as(host, f"{KEYS}/alice", "alice", f"'umask; touch {name}; stat -c %a {name}; rm {name}'")
+    umask, mode = out.stdout.split()
+    assert umask[-1] == "7" and mode[-1] == "0", out.stdout
+    out = ssh_as(host, f"{KEYS}/alice", "alice", f"'sudo sh -c \"umask; touch {name}; stat -c %a {name}; rm {name}\"'")
+    assert out.stdout.split() == ["0027", "640"], out.stdout + out.stderr
 
 
 def test_each_login_gets_a_private_temporary_directory(host):

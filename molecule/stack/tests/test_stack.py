@@ -181,6 +181,19 @@ def test_after_the_first_run_the_admin_logs_in_and_root_does_not(host):
     assert root.returncode == 255 and "Permission denied" in root.stderr, root.stderr
 
 
+@pytest.mark.parametrize("host", APP_HOSTS)
+def test_sessions_have_umask_027_and_the_releases_built_under_it_are_the_apps_alone(host):
+    """login.defs' UMASK 027 reaches every session, the admin's sudo (which
+    Ansible uses) included; the app's releases, built in such sessions, are
+    root's and the app's group's only, and serve (the tests above)."""
+    umask = ssh("admin", host, "umask; sudo -n sh -c umask")
+    assert umask.returncode == 0, umask.stderr
+    own, root = umask.stdout.split()
+    assert own[-1] == "7" and root == "0027", umask.stdout
+    readable = other(host).check_output("find /srv/demo/releases -mindepth 1 ! -type l -perm /o=rwx")
+    assert readable == "", readable
+
+
 def test_a_cloud_images_user_hands_over_to_the_admin():
     """backup1 was reached first as the image's sudo user (prepare.yml); after
     the first run the admin logs in there and that user does not."""
