@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build a Debian 13 virtual machine (a disk and its kernel) for the scenarios
+# Build Debian 12 and 13 virtual machines (a disk and a kernel each) for the scenarios
 # that a container cannot host: a container shares the machine's kernel, so
 # the kernel's audit (auditd), its settings and its modules can only be
 # tested on a kernel of the test's own. The VM is made from the container
@@ -11,59 +11,68 @@
 # controller's public key from qemu's firmware configuration
 # (opt/pyweb/authorized_keys), as cloud-init reads a provider's metadata.
 #
-# Output: $PYWEB_VM_DIR (default ~/.cache/pyweb/vm)/debian13/{disk.raw,vmlinuz,initrd.img}.
-# Skipped when it exists and was built by this version of the script from
-# the same container image; FORCE=1 rebuilds.
+# Output: $PYWEB_VM_DIR (default ~/.cache/pyweb/vm)/debian{12,13}/{disk.raw,vmlinuz,initrd.img}.
+# A VM is skipped when it exists and was built by this version of the script
+# from the same container image; FORCE=1 rebuilds.
+#
+# Usage: scripts/build-vm-image.sh [bookworm] [trixie]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-IMAGE=local/debian13-systemd:latest
-OUT="${PYWEB_VM_DIR:-$HOME/.cache/pyweb/vm}/debian13"
+SUITES=("$@")
+[ "${#SUITES[@]}" -gt 0 ] || SUITES=(bookworm trixie)
+declare -A TAG=([bookworm]=12 [trixie]=13)
 log() { printf '[build-vm-image] %s\n' "$*"; }
 
 command -v qemu-system-x86_64 >/dev/null && command -v qemu-img >/dev/null \
   || DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-system-x86 qemu-utils e2fsprogs >/dev/null
-docker image inspect "$IMAGE" >/dev/null 2>&1 || bash scripts/build-images.sh trixie
 
-build_id=$( { sha256sum "$0"; docker image inspect -f '{{ .Id }}' "$IMAGE"; } | sha256sum | cut -c1-16)
-if [ -z "${FORCE:-}" ] && [ "$(cat "$OUT/build-id" 2>/dev/null)" = "$build_id" ]; then
-  log "$OUT exists, skipping"
-  exit 0
-fi
+build() {
+  local suite=$1 tag=${TAG[$1]:?unknown suite $1}
+  local IMAGE="local/debian${tag}-systemd:latest"
+  local OUT="${PYWEB_VM_DIR:-$HOME/.cache/pyweb/vm}/debian${tag}"
+  docker image inspect "$IMAGE" >/dev/null 2>&1 || bash scripts/build-images.sh "$suite"
 
-mkdir -p "$OUT"
-work=$(mktemp -d /tmp/pyweb-vm.XXXXXX)
-builder="pyweb-vm-build-$$"
-trap 'docker rm -f "$builder" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+  local build_id work builder root
+  build_id=$( { sha256sum "$0"; docker image inspect -f '{{ .Id }}' "$IMAGE"; } | sha256sum | cut -c1-16)
+  if [ -z "${FORCE:-}" ] && [ "$(cat "$OUT/build-id" 2>/dev/null)" = "$build_id" ]; then
+    log "$OUT exists, skipping"
+    return 0
+  fi
 
-log "installing the kernel in a container of $IMAGE"
-docker run --name "$builder" --entrypoint /bin/bash "$IMAGE" -c '
-  set -e
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  extra=$(apt-cache show systemd-networkd >/dev/null 2>&1 && echo systemd-networkd || true)
-  apt-get install -y -q --no-install-recommends linux-image-cloud-amd64 initramfs-tools udev kmod sudo $extra >/dev/null
-  apt-get clean' >"$work/install.log" 2>&1 || { tail -n 30 "$work/install.log"; exit 1; }
+  mkdir -p "$OUT"
+  work=$(mktemp -d /tmp/pyweb-vm.XXXXXX)
+  builder="pyweb-vm-build-$$"
+  trap 'docker rm -f "${builder:-}" >/dev/null 2>&1 || true; rm -rf "${work:-}"' RETURN EXIT
 
-log "unpacking the root file system"
-mkdir "$work/root"
-docker export "$builder" | tar -C "$work/root" -x
-root="$work/root"
-cp "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)" "$work/vmlinuz"
-cp "$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)" "$work/initrd.img"
+  log "installing the kernel in a container of $IMAGE"
+  docker run --name "$builder" --entrypoint /bin/bash "$IMAGE" -c '
+    set -e
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    extra=$(apt-cache show systemd-networkd >/dev/null 2>&1 && echo systemd-networkd || true)
+    apt-get install -y -q --no-install-recommends linux-image-cloud-amd64 initramfs-tools udev kmod sudo $extra >/dev/null
+    apt-get clean' >"$work/install.log" 2>&1 || { tail -n 30 "$work/install.log"; exit 1; }
 
-# A VM has a kernel, devices and a console of its own: undo the container
-# image's masks, and drop docker's mark (systemd-detect-virt would call the
-# VM a container).
-rm -f "$root/.dockerenv"
-rm -f "$root"/etc/systemd/system/{systemd-udevd,systemd-modules-load,sys-kernel-config,getty@tty1}.service \
-      "$root"/etc/systemd/system/sys-kernel-config.mount
-printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' >"$root/etc/fstab"
-echo pyweb-vm >"$root/etc/hostname"
-printf '127.0.0.1 localhost\n127.0.1.1 pyweb-vm\n' >"$root/etc/hosts"
-# qemu's user network: DHCP and a DNS forwarder at 10.0.2.3.
-printf 'nameserver 10.0.2.3\n' >"$root/etc/resolv.conf"
-cat >"$root/etc/systemd/network/10-pyweb-vm.network" <<'NET'
+  log "unpacking the root file system"
+  mkdir "$work/root"
+  docker export "$builder" | tar -C "$work/root" -x
+  root="$work/root"
+  cp "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)" "$work/vmlinuz"
+  cp "$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)" "$work/initrd.img"
+
+  # A VM has a kernel, devices and a console of its own: undo the container
+  # image's masks, and drop docker's mark (systemd-detect-virt would call the
+  # VM a container).
+  rm -f "$root/.dockerenv"
+  rm -f "$root"/etc/systemd/system/{systemd-udevd,systemd-modules-load,sys-kernel-config,getty@tty1}.service \
+        "$root"/etc/systemd/system/sys-kernel-config.mount
+  printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' >"$root/etc/fstab"
+  echo "pyweb-vm-debian${tag}" >"$root/etc/hostname"
+  printf '127.0.0.1 localhost\n127.0.1.1 pyweb-vm-debian%s\n' "$tag" >"$root/etc/hosts"
+  # qemu's user network: DHCP and a DNS forwarder at 10.0.2.3.
+  printf 'nameserver 10.0.2.3\n' >"$root/etc/resolv.conf"
+  cat >"$root/etc/systemd/network/10-pyweb-vm.network" <<'NET'
 # Managed by scripts/build-vm-image.sh: test VM only, not a role's file.
 [Match]
 Name=en* eth*
@@ -71,7 +80,7 @@ Name=en* eth*
 [Network]
 DHCP=ipv4
 NET
-cat >"$root/etc/systemd/system/pyweb-vm-key.service" <<'UNIT'
+  cat >"$root/etc/systemd/system/pyweb-vm-key.service" <<'UNIT'
 # Managed by scripts/build-vm-image.sh: test VM only, not a role's file.
 # The controller's key from qemu's firmware configuration (what a cloud
 # provider's metadata gives cloud-init).
@@ -86,10 +95,14 @@ ExecStart=/bin/sh -c 'modprobe qemu_fw_cfg; f=/sys/firmware/qemu_fw_cfg/by_name/
 [Install]
 WantedBy=multi-user.target
 UNIT
-chroot "$root" systemctl enable systemd-networkd.service pyweb-vm-key.service >/dev/null 2>&1
+  chroot "$root" systemctl enable systemd-networkd.service pyweb-vm-key.service >/dev/null 2>&1
 
-log "making the disk"
-mkfs.ext4 -q -F -L root -d "$root" "$work/disk.raw" 4G
-mv "$work/disk.raw" "$work/vmlinuz" "$work/initrd.img" "$OUT/"
-echo "$build_id" >"$OUT/build-id"
-log "$OUT ready"
+  log "making the disk"
+  mkfs.ext4 -q -F -L root -d "$root" "$work/disk.raw" 4G
+  mv "$work/disk.raw" "$work/vmlinuz" "$work/initrd.img" "$OUT/"
+  echo "$build_id" >"$OUT/build-id"
+  log "$OUT ready"
+}
+
+# One after the other: each is mostly disk work.
+for s in "${SUITES[@]}"; do build "$s"; done
