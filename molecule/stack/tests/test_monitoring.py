@@ -200,13 +200,16 @@ def test_a_backup_27_hours_old_fires_the_backup_alert(host):
     saved = db.file(TEXTFILE).content_string
     try:
         old = int(time.time()) - 27 * 3600
+        # 0644 by hand: the admin's session has umask 027 (common_login_defs)
+        # and the node exporter reads the file as its own user.
         db.check_output(f"printf 'pyweb_backup_last_run_success 1\\npyweb_backup_last_success_timestamp_seconds {old}\\n'"
-                        f" > {TEXTFILE}.tmp && mv {TEXTFILE}.tmp {TEXTFILE}")
+                        f" > {TEXTFILE}.tmp && chmod 0644 {TEXTFILE}.tmp && mv {TEXTFILE}.tmp {TEXTFILE}")
         alert = wait_for(lambda: firing(host, "BackupTooOld", "pyweb-stack-db1"), 60, "BackupTooOld firing")
         assert alert[0]["metric"]["severity"] == "critical"
         assert not firing(host, "BackupTooOld", "pyweb-stack-app1")
     finally:
-        db.check_output(f"printf %s {shlex.quote(saved)} > {TEXTFILE}.tmp && mv {TEXTFILE}.tmp {TEXTFILE}")
+        db.check_output(f"printf %s {shlex.quote(saved)} > {TEXTFILE}.tmp && chmod 0644 {TEXTFILE}.tmp"
+                        f" && mv {TEXTFILE}.tmp {TEXTFILE}")
     wait_for(lambda: not firing(host, "BackupTooOld", "pyweb-stack-db1"), 60, "the alert resolves")
 
 
