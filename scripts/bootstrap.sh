@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare this machine to run the project: Debian packages (Docker engine,
-# debootstrap, venv, qemu), a running dockerd, and the base images. Safe to run again:
+# debootstrap, venv), a running dockerd, and the base images. Safe to run again:
 # each step checks first and does nothing when it is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +15,6 @@ command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missin
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v rsync >/dev/null 2>&1 || missing+=(rsync)
 command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
-# The audit scenario's VM (scripts/build-vm-image.sh): qemu and mkfs.ext4 -d.
-command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
-command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
-command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || missing+=(e2fsprogs)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   $SUDO apt-get update -qq

@@ -24,8 +24,15 @@ SUITES=("$@")
 declare -A TAG=([bookworm]=12 [trixie]=13)
 log() { printf '[build-vm-image] %s\n' "$*"; }
 
-command -v qemu-system-x86_64 >/dev/null && command -v qemu-img >/dev/null \
-  || DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-system-x86 qemu-utils e2fsprogs >/dev/null
+# qemu and mkfs.ext4 -d, installed here (only the tests need them, not make up).
+export PATH="$PATH:/usr/sbin:/sbin"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null || ! command -v mkfs.ext4 >/dev/null; then
+  log "installing qemu-system-x86, qemu-utils and e2fsprogs"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-utils e2fsprogs >/dev/null
+fi
 
 build() {
   local suite=$1 tag=${TAG[$1]:?unknown suite $1}
