@@ -88,13 +88,16 @@ def test_every_environment_defines_the_stack_groups(env):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_site_and_a_tier_playbook_see_the_same_variables(env, tmp_path):
-    from_site = report("site.yml", env, tmp_path / "site")
     from_tier = report("playbooks/common.yml", env, tmp_path / "tier")
-    assert from_site == from_tier
+    # What could make them differ is where each playbook sits (site.yml next
+    # to group_vars/, the tiers below it with a link), not the environment:
+    # site.yml, whose run checks every role's inputs (about 15 s), runs for one.
+    if env == "local":
+        assert report("site.yml", env, tmp_path / "site") == from_tier
     # Both the shared and the environment's own group_vars are in effect.
-    assert from_site["stack_environment"] == env
-    assert from_site["stack_name"] == "pyweb"
-    assert from_site["common_admin_group"] == "sysadmins"
+    assert from_tier["stack_environment"] == env
+    assert from_tier["stack_name"] == "pyweb"
+    assert from_tier["common_admin_group"] == "sysadmins"
 
 
 def _keys(path):
