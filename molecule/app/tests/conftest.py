@@ -18,7 +18,7 @@ from playbook_runner import ansible_playbook  # noqa: E402
 DEMO = ROOT / "apps" / "demo"
 
 
-def playbook(name, source=None, extra=None, limit=None):
+def playbook(name, source=None, extra=None, limit=None, json_output=False):
     """Run the scenario's converge.yml, or one of the project's playbooks
     (playbooks/deploy.yml, rollback.yml) with the stack's groups added and the
     scenario's settings as extra variables."""
@@ -33,7 +33,7 @@ def playbook(name, source=None, extra=None, limit=None):
         args += ["-e", json.dumps(extra)]
     if limit:
         args += ["--limit", limit]
-    return ansible_playbook(name, *args, inventory=inventory, env=env, timeout=900)
+    return ansible_playbook(name, *args, inventory=inventory, env=env, timeout=900, json_output=json_output)
 
 
 def variant(tmp_path_factory, name, change):
