@@ -4,7 +4,9 @@ scrapes every host of the inventory, the exporters answer the monitoring host
 only, the alert rules pass promtool's checks and unit tests, and real failures
 fire alerts: an app host whose service stops drops out of the pool while the
 site stays up (and Alertmanager tells the webhook), the whole app tier down
-raises the error ratio, a backup 27 hours old is too old.
+raises the error ratio, and a backup 27 hours old, a host that needs a
+reboot, a changed packaged file and a host whose logs stop arriving fire
+their alerts side by side.
 
 Runs after test_converge.py (a dry run and a --tags run, which change
 nothing) and before the drills and test_stack.py (pytest takes the files in
@@ -189,30 +191,6 @@ def test_the_whole_app_tier_down_fires_high_error_ratio(host):
     wait_for(lambda: answers_200("/healthz"), 30, "the site answering 200 again")
 
 
-def test_a_backup_27_hours_old_fires_the_backup_alert(host):
-    db = other("pyweb-stack-db1")
-    # A real backup first: its success time is scraped and no alert fires.
-    db.check_output("systemctl start pyweb-backup.service")
-    done = int(db.check_output(f"sed -n 's/^pyweb_backup_last_success_timestamp_seconds //p' {TEXTFILE}"))
-    wait_for(lambda: query(host, f'pyweb_backup_last_success_timestamp_seconds{{instance="pyweb-stack-db1"}} == {done}'),
-             30, "the backup's time scraped")
-    assert not firing(host, "BackupTooOld", "pyweb-stack-db1")
-    saved = db.file(TEXTFILE).content_string
-    try:
-        old = int(time.time()) - 27 * 3600
-        # 0644 by hand: the admin's session has umask 027 (common_login_defs)
-        # and the node exporter reads the file as its own user.
-        db.check_output(f"printf 'pyweb_backup_last_run_success 1\\npyweb_backup_last_success_timestamp_seconds {old}\\n'"
-                        f" > {TEXTFILE}.tmp && chmod 0644 {TEXTFILE}.tmp && mv {TEXTFILE}.tmp {TEXTFILE}")
-        alert = wait_for(lambda: firing(host, "BackupTooOld", "pyweb-stack-db1"), 60, "BackupTooOld firing")
-        assert alert[0]["metric"]["severity"] == "critical"
-        assert not firing(host, "BackupTooOld", "pyweb-stack-app1")
-    finally:
-        db.check_output(f"printf %s {shlex.quote(saved)} > {TEXTFILE}.tmp && chmod 0644 {TEXTFILE}.tmp"
-                        f" && mv {TEXTFILE}.tmp {TEXTFILE}")
-    wait_for(lambda: not firing(host, "BackupTooOld", "pyweb-stack-db1"), 60, "the alert resolves")
-
-
 def test_rotated_nginx_logs_are_kept_and_still_counted(host):
     lb = other("pyweb-stack-lb1")
     # Kept 14 days (stack_log_retention_days), like the journal with the app server's logs.
@@ -257,29 +235,68 @@ def test_every_host_reports_its_pending_updates_and_none_is_from_security(host):
     assert {r["metric"]["instance"] for r in query(host, "node_reboot_required == 0")} == set(ADDRESSES)
 
 
-def test_a_host_that_needs_a_reboot_fires_reboot_required(host):
-    app = other("pyweb-stack-app2")
-    try:
-        # What a kernel or libc upgrade leaves behind.
-        app.check_output("touch /run/reboot-required && systemctl start prometheus-node-exporter-apt.service")
-        alert = wait_for(lambda: firing(host, "RebootRequired", "pyweb-stack-app2"), 60, "RebootRequired firing")
-        assert alert[0]["metric"]["severity"] == "warning"
-        assert not firing(host, "RebootRequired", "pyweb-stack-app1")
-    finally:
-        app.check_output("rm -f /run/reboot-required && systemctl start prometheus-node-exporter-apt.service")
-    wait_for(lambda: not firing(host, "RebootRequired", "pyweb-stack-app2"), 60, "the alert resolves")
+# Failures on the hosts themselves, each with its own alert: a backup 27 hours
+# old, a host that needs a reboot, a packaged file changed, a host whose logs
+# stop arriving. They are independent, so they happen at once and one wait
+# for Prometheus's scrape and evaluation cycles sees them all fire (then all
+# resolve), rather than one wait each.
+PACKAGED = "/usr/share/doc/less/copyright"
+HOST_ALERTS = {
+    # (alert, the host it is about): its severity.
+    ("BackupTooOld", "pyweb-stack-db1"): "critical",
+    ("PackageFilesModified", "pyweb-stack-db1"): "critical",
+    ("RebootRequired", "pyweb-stack-app2"): "warning",
+    ("LogsNotReceived", "pyweb-stack-app2"): "warning",
+}
 
 
-def test_a_changed_packaged_file_fires_package_files_modified(host):
-    db = other("pyweb-stack-db1")
-    target = "/usr/share/doc/less/copyright"
-    db.check_output("systemctl start pyweb-verify-packages.service")
-    wait_for(lambda: query(host, 'pyweb_packages_modified_files{instance="pyweb-stack-db1"} == 0'), 60, "a clean count scraped")
-    saved = db.check_output(f"base64 -w0 {target}")
+def host_alert(host, alert, instance):
+    # LogsNotReceived is about a sender (the log host's metric), the others about the instance scraped.
+    label = "sender" if alert == "LogsNotReceived" else "instance"
+    return query(host, f'ALERTS{{alertname="{alert}",alertstate="firing",{label}="{instance}"}}')
+
+
+def test_a_stale_backup_a_pending_reboot_a_changed_file_and_silent_logs_each_fire_their_alert(host):
+    db, app = other("pyweb-stack-db1"), other("pyweb-stack-app2")
+    # Sound first: a real backup's time, a clean package count and every
+    # sender's recent logs are scraped, and none of these alerts fires.
+    db.check_output("systemctl start pyweb-backup.service pyweb-verify-packages.service")
+    done = int(db.check_output(f"sed -n 's/^pyweb_backup_last_success_timestamp_seconds //p' {TEXTFILE}"))
+    wait_for(lambda: query(host, f'pyweb_backup_last_success_timestamp_seconds{{instance="pyweb-stack-db1"}} == {done}')
+             and query(host, 'pyweb_packages_modified_files{instance="pyweb-stack-db1"} == 0'),
+             60, "the backup's time and a clean package count scraped")
+    fresh = query(host, "time() - pyweb_logs_last_received_timestamp_seconds < 40")
+    assert {r["metric"]["sender"] for r in fresh} == set(ADDRESSES) - {"pyweb-stack-backup1"}
+    assert not any(host_alert(host, *key) for key in HOST_ALERTS)
+    saved_textfile = db.file(TEXTFILE).content_string
+    saved_packaged = db.check_output(f"base64 -w0 {PACKAGED}")
     try:
-        db.check_output(f"echo tampered >> {target} && systemctl start pyweb-verify-packages.service")
-        alert = wait_for(lambda: firing(host, "PackageFilesModified", "pyweb-stack-db1"), 60, "PackageFilesModified firing")
-        assert alert[0]["metric"]["severity"] == "critical"
+        old = int(time.time()) - 27 * 3600
+        # 0644 by hand: the admin's session has umask 027 (common_login_defs)
+        # and the node exporter reads the file as its own user.
+        db.check_output(f"printf 'pyweb_backup_last_run_success 1\\npyweb_backup_last_success_timestamp_seconds {old}\\n'"
+                        f" > {TEXTFILE}.tmp && chmod 0644 {TEXTFILE}.tmp && mv {TEXTFILE}.tmp {TEXTFILE}")
+        db.check_output(f"echo tampered >> {PACKAGED} && systemctl start pyweb-verify-packages.service")
+        # What a kernel or libc upgrade leaves behind; and app2's uploader stops.
+        app.check_output("touch /run/reboot-required && systemctl start prometheus-node-exporter-apt.service"
+                         " && systemctl stop systemd-journal-upload.service")
+
+        def all_firing():
+            found = {key: host_alert(host, *key) for key in HOST_ALERTS}
+            return found if all(found.values()) else None
+
+        alerts = wait_for(all_firing, 150, f"every one of {sorted(HOST_ALERTS)} firing")
+        for key, severity in HOST_ALERTS.items():
+            assert alerts[key][0]["metric"]["severity"] == severity, key
+        assert alerts[("LogsNotReceived", "pyweb-stack-app2")][0]["metric"]["address"] == ADDRESSES["pyweb-stack-app2"]
+        # Each about its own host only.
+        for alert, _ in HOST_ALERTS:
+            assert not host_alert(host, alert, "pyweb-stack-app1"), alert
     finally:
-        db.check_output(f"echo {saved} | base64 -d > {target} && systemctl start pyweb-verify-packages.service")
-    wait_for(lambda: not firing(host, "PackageFilesModified", "pyweb-stack-db1"), 60, "the alert resolves")
+        db.check_output(f"printf %s {shlex.quote(saved_textfile)} > {TEXTFILE}.tmp && chmod 0644 {TEXTFILE}.tmp"
+                        f" && mv {TEXTFILE}.tmp {TEXTFILE}")
+        db.check_output(f"echo {saved_packaged} | base64 -d > {PACKAGED} && systemctl start pyweb-verify-packages.service")
+        app.check_output("rm -f /run/reboot-required && systemctl start prometheus-node-exporter-apt.service"
+                         " systemd-journal-upload.service")
+    wait_for(lambda: not any(query(host, f'ALERTS{{alertname="{alert}"}}') for alert, _ in HOST_ALERTS),
+             120, "the alerts resolve")
