@@ -4,6 +4,7 @@ server's unix socket inside each container, as Nginx's would."""
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import DEMO as ROOT_DEMO
@@ -240,14 +241,6 @@ def test_rollback_switches_back_to_the_previous_release(host, initial, second_de
     assert after["history"][-1] == after["live"]  # the history records the switch
 
 
-def test_only_the_configured_number_of_releases_is_kept(host, more_releases):
-    state = more_releases[host.backend.get_hostname()]
-    assert len(state["history"]) >= 4  # the first, v2, the rollback, v3
-    assert len(state["releases"]) == 2  # app_keep_releases
-    assert state["live"] in state["releases"]
-    assert state["history"][-2] in state["releases"]  # the previous one too
-
-
 def test_a_deploy_under_load_loses_no_request(host, initial, second_deploy):
     name = host.backend.get_hostname()
     state = second_deploy[name]
@@ -261,9 +254,8 @@ def test_a_deploy_under_load_loses_no_request(host, initial, second_deploy):
 # Inputs that the checks refuse before any task touches a host (an unknown app
 # server, a missing secret or source) are tested without hosts, in
 # tests/test_app_inputs.py. These two are refused on the host, after the
-# release is built and before or right after the switch: one run tries both,
-# each host with its own broken release (the checks are the same under either
-# app server).
+# release is built and before or right after the switch: each host gets one
+# of the two broken releases (the checks are the same under either app server).
 BAD = {
     "pyweb-app-gunicorn": ("no_wsgi", "No module named 'demo.wsgi'"),
     "pyweb-app-uwsgi": ("sick", "failed its health check"),
@@ -271,11 +263,14 @@ BAD = {
 
 
 @pytest.fixture(scope="session")
-def bad_run(more_releases, variants, all_hosts):
-    sources = {name: str(variants[variant]) for name, (variant, _) in BAD.items()}
-    run = playbook("converge.yml", extra={"bad_sources": sources, "app_source_path": "{{ bad_sources[inventory_hostname] }}",
-                                          "app_healthcheck_timeout": 10}, json_output=True)
-    return run, snapshot(all_hosts)
+def bad_runs(more_releases, variants, all_hosts):
+    """A run per host (a release is one source for every host it goes to),
+    the two side by side."""
+    with ThreadPoolExecutor(len(BAD)) as pool:
+        runs = dict(zip(BAD, pool.map(
+            lambda name: playbook("converge.yml", source=variants[BAD[name][0]], limit=name,
+                                  extra={"app_healthcheck_timeout": 10}, json_output=True), BAD)))
+    return runs, snapshot(all_hosts)
 
 
 def failures_of(run, name):
@@ -284,9 +279,10 @@ def failures_of(run, name):
             for host, result in task["hosts"].items() if host == name and result.get("failed")]
 
 
-def test_bad_input_is_refused_and_the_live_release_keeps_serving(host, more_releases, bad_run):
+def test_bad_input_is_refused_and_the_live_release_keeps_serving(host, more_releases, bad_runs):
     name = host.backend.get_hostname()
-    run, state = bad_run
+    runs, state = bad_runs
+    run = runs[name]
     assert run.returncode != 0 and run.data, (run.stdout + run.stderr)[-3000:]
     failed = failures_of(run, name)
     assert any(BAD[name][1] in f for f in failed), failed or run.stdout[-3000:]
@@ -299,7 +295,7 @@ def test_bad_input_is_refused_and_the_live_release_keeps_serving(host, more_rele
 
 
 @pytest.fixture(scope="session")
-def git_deploy(bad_run, all_hosts):
+def git_deploy(bad_runs, all_hosts):
     """A bare repository on each host (file://, no network needed) holding the demo app."""
     commits = {}
     for h in all_hosts:
@@ -360,3 +356,13 @@ def test_a_release_from_an_archive_is_named_after_its_hash(host, archive_deploy)
     assert run.returncode == 0, run.stdout[-3000:]
     assert state[host.backend.get_hostname()]["live"] == digest
     assert state[host.backend.get_hostname()]["health"] == (200, digest)
+
+
+def test_only_the_configured_number_of_releases_is_kept(host, archive_deploy):
+    # By now: the first, v2, v3, the git and the archive release (and the
+    # refused builds); app_keep_releases is 2 in this scenario.
+    state = archive_deploy[2][host.backend.get_hostname()]
+    assert len(state["history"]) >= 6  # the first, v2, the rollback, v3, git, archive
+    assert len(state["releases"]) == 2, state["releases"]
+    assert state["live"] in state["releases"]
+    assert state["history"][-2] in state["releases"]  # the previous one too
