@@ -31,8 +31,10 @@ HOOK_LOG = "/var/tmp/pyweb-test-hook.log"
 TEXTFILE = "/var/lib/prometheus/node-exporter/pyweb_backup.prom"
 
 
-def firing(host, alert, instance):
-    return query(host, f'ALERTS{{alertname="{alert}",alertstate="firing",instance="{instance}"}}')
+def firing(host, alert, instance, label="instance"):
+    """The alert firing about `instance`; `label` names the label that holds
+    the host (LogsNotReceived's is the log host's `sender`)."""
+    return query(host, f'ALERTS{{alertname="{alert}",alertstate="firing",{label}="{instance}"}}')
 
 
 def through_nginx(path, count, status):
@@ -252,8 +254,7 @@ HOST_ALERTS = {
 
 def host_alert(host, alert, instance):
     # LogsNotReceived is about a sender (the log host's metric), the others about the instance scraped.
-    label = "sender" if alert == "LogsNotReceived" else "instance"
-    return query(host, f'ALERTS{{alertname="{alert}",alertstate="firing",{label}="{instance}"}}')
+    return firing(host, alert, instance, "sender" if alert == "LogsNotReceived" else "instance")
 
 
 def test_a_stale_backup_a_pending_reboot_a_changed_file_and_silent_logs_each_fire_their_alert(host):
