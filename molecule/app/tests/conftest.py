@@ -62,12 +62,21 @@ def variants(tmp_path_factory):
                 "    return _inner(environ, start_response)\n"
             )
 
+    def new_requirements(text, change_code):
+        # Any change of the requirements file means a virtualenv of its own.
+        def change(p):
+            with open(p / "requirements.txt", "a") as f:
+                f.write(f"# release {text}: the same packages, another file\n")
+            change_code(p)
+        return change
+
     return {
         "v2": variant(tmp_path_factory, "v2", marker("2")),
-        "v3": variant(tmp_path_factory, "v3", marker("3")),
-        "v4": variant(tmp_path_factory, "v4", marker("4")),
-        "no_wsgi": variant(tmp_path_factory, "nowsgi", no_wsgi),
-        "sick": variant(tmp_path_factory, "sick", sick),
+        "v3": variant(tmp_path_factory, "v3", new_requirements("3", marker("3"))),
+        # The broken releases have requirements of their own too, so that
+        # their virtualenvs are left unused once they are pruned.
+        "no_wsgi": variant(tmp_path_factory, "nowsgi", new_requirements("nowsgi", no_wsgi)),
+        "sick": variant(tmp_path_factory, "sick", new_requirements("sick", sick)),
     }
 
 

@@ -167,6 +167,11 @@ def snapshot(all_hosts, **extra):
             "health": (code, data.get("release")),
             "history": h.file("/srv/demo/history").content_string.split(),
             "releases": h.check_output("ls /srv/demo/releases").split(),
+            "venvs": h.check_output("ls /srv/demo/venvs").split(),
+            # The virtualenv each release links to (releases/<id>/venv -> ../../venvs/<name>).
+            "venv_of": dict(line.partition(" ")[::2] for line in h.check_output(
+                "for r in /srv/demo/releases/*; do echo \"${r##*/} $(basename \"$(readlink $r/venv)\")\"; done"
+            ).splitlines()),
         }
     return out
 
@@ -231,6 +236,24 @@ def test_a_new_release_switches_current_and_serves(host, initial, second_deploy)
     assert after["health"] == (200, after["live"])
     assert before["live"] in after["releases"]  # the old one is kept
     assert after["history"][-2:] == [before["live"], after["live"]]
+
+
+def test_a_code_only_release_shares_the_virtualenv_of_the_one_before(host, initial, second_deploy):
+    """v2 changes code only: no second virtualenv is built."""
+    name = host.backend.get_hostname()
+    before, after = initial[name], second_deploy[name]
+    assert after["venv_of"][after["live"]] == before["venv_of"][before["live"]]
+    assert after["venvs"] == before["venvs"]
+
+
+def test_a_release_with_other_requirements_gets_a_virtualenv_of_its_own(host, rollback, more_releases):
+    """v3 changes its requirements file: a new virtualenv, and the release
+    before keeps its own (a rollback needs it)."""
+    name = host.backend.get_hostname()
+    before, after = rollback[name], more_releases[name]
+    assert after["venv_of"][after["live"]] not in before["venvs"]
+    assert before["venv_of"][before["live"]] in after["venvs"]
+    assert len(after["venvs"]) == 2
 
 
 def test_rollback_switches_back_to_the_previous_release(host, initial, second_deploy, rollback):
@@ -366,3 +389,15 @@ def test_only_the_configured_number_of_releases_is_kept(host, archive_deploy):
     assert len(state["releases"]) == 2, state["releases"]
     assert state["live"] in state["releases"]
     assert state["history"][-2] in state["releases"]  # the previous one too
+
+
+def test_a_virtualenv_goes_with_the_last_release_that_used_it(host, more_releases, bad_runs, archive_deploy):
+    """The virtualenvs left are exactly those of the releases kept: the refused
+    release's went when it was pruned; v3's, used by the archive of v3, stays."""
+    name = host.backend.get_hostname()
+    refused, state = bad_runs[1][name], archive_deploy[2][name]
+    refused_venvs = set(refused["venvs"]) - set(more_releases[name]["venvs"])
+    assert len(refused_venvs) == 1, refused  # built for the refused release's requirements
+    assert not refused_venvs & set(state["venvs"]), state
+    assert sorted(state["venvs"]) == sorted(set(state["venv_of"].values())), state
+    assert more_releases[name]["venv_of"][more_releases[name]["live"]] in state["venvs"]
