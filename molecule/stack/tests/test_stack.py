@@ -301,9 +301,11 @@ def answers(address, port):
 
 
 # The hosts that hold every part of SSH's port: the backup host (sshd and
-# the SFTP server) and a backup client of each kind (the database host's
-# dumps, an app host's files). The load balancers run the same roles.
-MOVED = ["pyweb-stack-app1", "pyweb-stack-db1", "pyweb-stack-backup1"]
+# the SFTP server) and a backup client (the database host: its dumps go to
+# the same restic repository over the same SFTP setting as the app hosts'
+# files). The load balancers and app hosts run the same roles; each host in
+# the run costs it time on these two cores.
+MOVED = ["pyweb-stack-db1", "pyweb-stack-backup1"]
 
 
 def test_one_setting_moves_ssh_to_another_port_in_one_run():
@@ -326,9 +328,8 @@ def test_one_setting_moves_ssh_to_another_port_in_one_run():
     # The next run logs in on 2222 at once; the backups reach the backup host's SFTP there.
     backup = project_playbook("playbooks/backup.yml", *limit, "-e", "stack_ssh_port=2222")
     assert backup.returncode == 0, backup.stdout[-3000:]
-    for client in ("pyweb-stack-app1", "pyweb-stack-db1"):
-        known = ssh("admin", client, "sudo", "-n", "ssh-keygen", "-F", f"[{ADDRESSES['pyweb-stack-backup1']}]:2222",
-                    "-f", "/root/.ssh/known_hosts", options=["-p", "2222"])
-        assert known.returncode == 0 and known.stdout.strip(), (client, known.stderr)
+    known = ssh("admin", "pyweb-stack-db1", "sudo", "-n", "ssh-keygen", "-F", f"[{ADDRESSES['pyweb-stack-backup1']}]:2222",
+                "-f", "/root/.ssh/known_hosts", options=["-p", "2222"])
+    assert known.returncode == 0 and known.stdout.strip(), known.stderr
     rules = ssh("admin", "pyweb-stack-backup1", "sudo", "-n", "nft", "list", "table", "inet", "pyweb", options=["-p", "2222"])
     assert "tcp dport 2222" in rules.stdout and "tcp dport 22 " not in rules.stdout, rules.stdout
