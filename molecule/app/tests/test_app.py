@@ -309,6 +309,12 @@ def test_bad_input_is_refused_and_the_live_release_keeps_serving(host, more_rele
     assert run.returncode != 0 and run.data, (run.stdout + run.stderr)[-3000:]
     failed = failures_of(run, name)
     assert any(BAD[name][1] in f for f in failed), failed or run.stdout[-3000:]
+    if BAD[name][0] == "sick":
+        # The message carries the app server's own lines: here uWSGI's log of
+        # the health check that answered 500.
+        said = next(f for f in failed if BAD[name][1] in f)
+        log = said.split("last log lines", 1)[1]
+        assert "GET /healthz" in log and "500" in log, said
     live = more_releases[name]["live"]
     assert state[name]["live"] == live
     assert state[name]["health"] == (200, live)
