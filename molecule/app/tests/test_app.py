@@ -342,9 +342,18 @@ def git_deploy(bad_runs, all_hosts):
         commits[h.backend.get_hostname()] = r.stdout.strip().splitlines()[-1]
     extra = {"app_source_type": "git", "app_source_git_repo": "file:///srv/git/demo.git", "app_source_git_ref": "main"}
     run = playbook("converge.yml", extra=extra)
-    # Through the deploy playbook, as a user names a ref (-e app_source_git_ref=...).
-    unknown = playbook("playbooks/deploy.yml", extra={**extra, "app_source_git_ref": "no-such-branch"})
-    return run, unknown, commits, snapshot(all_hosts)
+    # Deploys refused before anything changes, side by side (each only reads):
+    # an unknown ref, as a user names one (-e app_source_git_ref=...), an app
+    # server configured otherwise than the variables say, and a release
+    # check that would load another module than the server.
+    refused = {
+        "unknown_ref": {**extra, "app_source_git_ref": "no-such-branch"},
+        "server_drift": {**extra, "app_server_workers": 7},
+        "module_mismatch": {**extra, "app_wsgi_module": "demo.other:app"},
+    }
+    with ThreadPoolExecutor(len(refused)) as pool:
+        runs = dict(zip(refused, pool.map(lambda e: playbook("playbooks/deploy.yml", extra=e), refused.values())))
+    return run, runs, commits, snapshot(all_hosts)
 
 
 def test_a_release_from_git_is_named_after_its_commit(host, git_deploy):
@@ -356,12 +365,32 @@ def test_a_release_from_git_is_named_after_its_commit(host, git_deploy):
 
 
 def test_an_unknown_git_ref_is_refused_before_anything_changes(host, git_deploy):
-    _, unknown, commits, state = git_deploy  # state: after the refused run
+    _, runs, commits, state = git_deploy  # state: after the refused runs
+    unknown = runs["unknown_ref"]
     assert unknown.returncode != 0
     assert "has no ref 'no-such-branch'" in unknown.stdout + unknown.stderr
     name = host.backend.get_hostname()
     assert state[name]["live"] == commits[name][:12]
     assert state[name]["health"] == (200, commits[name][:12])
+
+
+def test_a_deploy_onto_an_app_server_configured_otherwise_is_refused(host, git_deploy):
+    """The deploy does not bring the app server's configuration along: it says
+    which file differs and which playbook applies it, before anything changes."""
+    _, runs, commits, state = git_deploy
+    drift = runs["server_drift"]
+    said = " ".join((drift.stdout + drift.stderr).split())
+    assert drift.returncode != 0
+    assert f"The app server's configuration on {host.backend.get_hostname()} differs" in said, said[-3000:]
+    assert f"{server_of(host)}.conf" in said and "with 7 worker(s)" in said and "run playbooks/app.yml" in said
+    mismatch = runs["module_mismatch"]
+    said = " ".join((mismatch.stdout + mismatch.stderr).split())
+    assert mismatch.returncode != 0
+    assert "app_wsgi_module (demo.other:app) and app_server_wsgi_module (demo.wsgi:app) differ" in said, said[-3000:]
+    name = host.backend.get_hostname()
+    assert state[name]["live"] == commits[name][:12]
+    conf = host.file(f"/etc/pyweb/demo/{server_of(host)}.conf").content_string
+    assert re.search(r"^(workers|processes) = 2$", conf, re.M), conf  # as converged
 
 
 # A release from an archive on the controller --------------------------------------
