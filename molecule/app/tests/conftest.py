@@ -18,7 +18,7 @@ from playbook_runner import ansible_playbook  # noqa: E402
 DEMO = ROOT / "apps" / "demo"
 
 
-def playbook(name, source=None, extra=None, limit=None, json_output=False):
+def playbook(name, source=None, extra=None, limit=None, json_output=False, check=False):
     """Run the scenario's converge.yml, or one of the project's playbooks
     (playbooks/deploy.yml, rollback.yml) with the stack's groups added and the
     scenario's settings as extra variables."""
@@ -33,6 +33,8 @@ def playbook(name, source=None, extra=None, limit=None, json_output=False):
         args += ["-e", json.dumps(extra)]
     if limit:
         args += ["--limit", limit]
+    if check:
+        args += ["--check", "--diff"]
     return ansible_playbook(name, *args, inventory=inventory, env=env, timeout=900, json_output=json_output)
 
 
@@ -73,6 +75,7 @@ def variants(tmp_path_factory):
     return {
         "v2": variant(tmp_path_factory, "v2", marker("2")),
         "v3": variant(tmp_path_factory, "v3", new_requirements("3", marker("3"))),
+        "dry": variant(tmp_path_factory, "dry", marker("dry")),
         # The broken releases have requirements of their own too, so that
         # their virtualenvs are left unused once they are pruned.
         "no_wsgi": variant(tmp_path_factory, "nowsgi", new_requirements("nowsgi", no_wsgi)),

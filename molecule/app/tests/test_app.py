@@ -324,7 +324,7 @@ def test_bad_input_is_refused_and_the_live_release_keeps_serving(host, more_rele
 
 
 @pytest.fixture(scope="session")
-def git_deploy(bad_runs, all_hosts):
+def git_deploy(bad_runs, variants, all_hosts):
     """A bare repository on each host (file://, no network needed) holding the demo app."""
     commits = {}
     for h in all_hosts:
@@ -342,6 +342,7 @@ def git_deploy(bad_runs, all_hosts):
         commits[h.backend.get_hostname()] = r.stdout.strip().splitlines()[-1]
     extra = {"app_source_type": "git", "app_source_git_repo": "file:///srv/git/demo.git", "app_source_git_ref": "main"}
     run = playbook("converge.yml", extra=extra)
+    before = snapshot(all_hosts)
     # Deploys refused before anything changes, side by side (each only reads):
     # an unknown ref, as a user names one (-e app_source_git_ref=...), an app
     # server configured otherwise than the variables say, and a release
@@ -351,8 +352,12 @@ def git_deploy(bad_runs, all_hosts):
         "server_drift": {**extra, "app_server_workers": 7},
         "module_mismatch": {**extra, "app_wsgi_module": "demo.other:app"},
     }
-    with ThreadPoolExecutor(len(refused)) as pool:
+    with ThreadPoolExecutor(len(refused) + 1) as pool:
+        # Beside them, a dry run (--check) of a release that is not built yet.
+        dry = pool.submit(playbook, "converge.yml", source=variants["dry"], check=True)
         runs = dict(zip(refused, pool.map(lambda e: playbook("playbooks/deploy.yml", extra=e), refused.values())))
+        runs["dry_run"] = dry.result()
+    runs["before"] = before
     return run, runs, commits, snapshot(all_hosts)
 
 
@@ -372,6 +377,17 @@ def test_an_unknown_git_ref_is_refused_before_anything_changes(host, git_deploy)
     name = host.backend.get_hostname()
     assert state[name]["live"] == commits[name][:12]
     assert state[name]["health"] == (200, commits[name][:12])
+
+
+def test_a_dry_run_of_a_new_release_says_it_would_build_it_and_changes_nothing(host, git_deploy):
+    _, runs, commits, state = git_deploy
+    dry = runs["dry_run"]
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    name = host.backend.get_hostname()
+    said = " ".join(dry.stdout.split())
+    assert f"is not built on {name}: a run would build it" in said, said[-3000:]
+    # Nothing built, switched or pruned by the dry run (nor by the refused runs).
+    assert state[name] == runs["before"][name]
 
 
 def test_a_deploy_onto_an_app_server_configured_otherwise_is_refused(host, git_deploy):
