@@ -343,70 +343,80 @@ def git_deploy(bad_runs, variants, all_hosts):
     extra = {"app_source_type": "git", "app_source_git_repo": "file:///srv/git/demo.git", "app_source_git_ref": "main"}
     run = playbook("converge.yml", extra=extra)
     before = snapshot(all_hosts)
-    # Deploys refused before anything changes, side by side (each only reads):
-    # an unknown ref, as a user names one (-e app_source_git_ref=...), an app
-    # server configured otherwise than the variables say, and a release
-    # check that would load another module than the server.
-    refused = {
-        "unknown_ref": {**extra, "app_source_git_ref": "no-such-branch"},
-        "server_drift": {**extra, "app_server_workers": 7},
-        "module_mismatch": {**extra, "app_wsgi_module": "demo.other:app"},
+    # Runs that must change nothing, side by side (each only reads), each on
+    # one host (the checks are the same under either server; every host costs
+    # each run time): deploys refused before anything changes (an unknown ref,
+    # as a user names one; an app server configured otherwise than the
+    # variables say; a release check that would load another module than the
+    # server) and a dry run (--check) of a release that is not built yet.
+    runs = {
+        "unknown_ref": ("playbooks/deploy.yml", {**extra, "app_source_git_ref": "no-such-branch"}, None),
+        "module_mismatch": ("playbooks/deploy.yml", {**extra, "app_wsgi_module": "demo.other:app"}, None),
+        "server_drift": ("playbooks/deploy.yml", {**extra, "app_server_workers": 7}, None),
+        "dry_run": ("converge.yml", None, variants["dry"]),
     }
-    with ThreadPoolExecutor(len(refused) + 1) as pool:
-        # Beside them, a dry run (--check) of a release that is not built yet.
-        dry = pool.submit(playbook, "converge.yml", source=variants["dry"], check=True)
-        runs = dict(zip(refused, pool.map(lambda e: playbook("playbooks/deploy.yml", extra=e), refused.values())))
-        runs["dry_run"] = dry.result()
-    runs["before"] = before
-    return run, runs, commits, snapshot(all_hosts)
+    with ThreadPoolExecutor(len(runs)) as pool:
+        done = {kind: pool.submit(playbook, book, source=source, extra=extra_vars, limit=READ_ONLY_ON[kind],
+                                  check=kind == "dry_run")
+                for kind, (book, extra_vars, source) in runs.items()}
+        done = {kind: future.result() for kind, future in done.items()}
+    return run, done, commits, before, snapshot(all_hosts)
+
+
+# Which host each read-only run of git_deploy goes to.
+READ_ONLY_ON = {"unknown_ref": "pyweb-app-gunicorn", "module_mismatch": "pyweb-app-gunicorn",
+                "server_drift": "pyweb-app-uwsgi", "dry_run": "pyweb-app-uwsgi"}
+
+
+def output_of(run):
+    return " ".join((run.stdout + run.stderr).split())  # the callback folds long messages
 
 
 def test_a_release_from_git_is_named_after_its_commit(host, git_deploy):
-    run, _, commits, state = git_deploy
+    run, _, commits, _, state = git_deploy
     assert run.returncode == 0, run.stdout[-3000:]
     name = host.backend.get_hostname()
     assert state[name]["live"] == commits[name][:12]
     assert state[name]["health"] == (200, commits[name][:12])
 
 
-def test_an_unknown_git_ref_is_refused_before_anything_changes(host, git_deploy):
-    _, runs, commits, state = git_deploy  # state: after the refused runs
-    unknown = runs["unknown_ref"]
-    assert unknown.returncode != 0
-    assert "has no ref 'no-such-branch'" in unknown.stdout + unknown.stderr
+def test_the_refused_deploys_and_the_dry_run_change_nothing(host, git_deploy):
+    _, _, commits, before, state = git_deploy
     name = host.backend.get_hostname()
-    assert state[name]["live"] == commits[name][:12]
+    # Nothing built, switched or pruned, the same release healthy.
+    assert state[name] == before[name]
     assert state[name]["health"] == (200, commits[name][:12])
-
-
-def test_a_dry_run_of_a_new_release_says_it_would_build_it_and_changes_nothing(host, git_deploy):
-    _, runs, commits, state = git_deploy
-    dry = runs["dry_run"]
-    assert dry.returncode == 0, dry.stdout[-3000:]
-    name = host.backend.get_hostname()
-    said = " ".join(dry.stdout.split())
-    assert f"is not built on {name}: a run would build it" in said, said[-3000:]
-    # Nothing built, switched or pruned by the dry run (nor by the refused runs).
-    assert state[name] == runs["before"][name]
-
-
-def test_a_deploy_onto_an_app_server_configured_otherwise_is_refused(host, git_deploy):
-    """The deploy does not bring the app server's configuration along: it says
-    which file differs and which playbook applies it, before anything changes."""
-    _, runs, commits, state = git_deploy
-    drift = runs["server_drift"]
-    said = " ".join((drift.stdout + drift.stderr).split())
-    assert drift.returncode != 0
-    assert f"The app server's configuration on {host.backend.get_hostname()} differs" in said, said[-3000:]
-    assert f"{server_of(host)}.conf" in said and "with 7 worker(s)" in said and "run playbooks/app.yml" in said
-    mismatch = runs["module_mismatch"]
-    said = " ".join((mismatch.stdout + mismatch.stderr).split())
-    assert mismatch.returncode != 0
-    assert "app_wsgi_module (demo.other:app) and app_server_wsgi_module (demo.wsgi:app) differ" in said, said[-3000:]
-    name = host.backend.get_hostname()
-    assert state[name]["live"] == commits[name][:12]
     conf = host.file(f"/etc/pyweb/demo/{server_of(host)}.conf").content_string
     assert re.search(r"^(workers|processes) = 2$", conf, re.M), conf  # as converged
+
+
+def test_an_unknown_git_ref_is_refused(git_deploy):
+    unknown = git_deploy[1]["unknown_ref"]
+    assert unknown.returncode != 0
+    assert "has no ref 'no-such-branch'" in output_of(unknown), output_of(unknown)[-3000:]
+
+
+def test_a_deploy_onto_an_app_server_configured_otherwise_is_refused(git_deploy):
+    """The deploy does not bring the app server's configuration along: it says
+    which file differs and which playbook applies it, before anything changes."""
+    drift = git_deploy[1]["server_drift"]
+    text = output_of(drift)
+    assert drift.returncode != 0
+    assert "The app server's configuration on pyweb-app-uwsgi differs" in text, text[-3000:]
+    assert "uwsgi.conf" in text and "with 7 worker(s)" in text and "run playbooks/app.yml" in text, text[-3000:]
+
+
+def test_a_deploy_whose_release_check_names_another_module_than_the_server_is_refused(git_deploy):
+    mismatch = git_deploy[1]["module_mismatch"]
+    text = output_of(mismatch)
+    assert mismatch.returncode != 0
+    assert "app_wsgi_module (demo.other:app) and app_server_wsgi_module (demo.wsgi:app) differ" in text, text[-3000:]
+
+
+def test_a_dry_run_of_a_new_release_says_it_would_build_it(git_deploy):
+    dry = git_deploy[1]["dry_run"]
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    assert "is not built on pyweb-app-uwsgi: a run would build it" in output_of(dry), output_of(dry)[-3000:]
 
 
 # A release from an archive on the controller --------------------------------------
