@@ -312,11 +312,12 @@ def test_one_setting_moves_ssh_to_another_port_in_one_run():
     """stack_ssh_port: 2222 moves sshd, its firewall opening, the backups'
     SFTP and Ansible's own connection together: site.yml logs in on 22,
     keeps both open while it works, moves over and closes 22 at its end.
-    The run is limited to the tags of the roles that hold SSH's port (common:
-    sshd and fail2ban; firewall; backup: the SFTP client), preflight and the
-    last play run whatever the tags; the other roles do not read the port."""
+    The run is limited to the tags of the parts that hold SSH's port (the
+    common role's sshd and fail2ban, the firewall, the backup role's SFTP
+    client); preflight and the last play run whatever the tags; nothing else
+    reads the port."""
     limit = ("--limit", ",".join(MOVED))
-    moved = project_playbook("site.yml", "--tags", "common,firewall,backup", *limit, "-e", "stack_ssh_port=2222")
+    moved = project_playbook("site.yml", "--tags", "common_ssh,common_fail2ban,firewall,backup", *limit, "-e", "stack_ssh_port=2222")
     assert moved.returncode == 0, moved.stdout[-3000:]
     for name in MOVED:
         addr = ADDRESSES[name]
