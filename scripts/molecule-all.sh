@@ -34,7 +34,9 @@ run() {
   local s=$1
   started[$s]=$SECONDS
   if [ "$s" = pytest ]; then
-    pytest -q tests >"$logs/$s.log" 2>&1 &
+    # Two workers: they take the core the stack scenario leaves idle while
+    # its hosts download packages.
+    pytest -q -n 2 tests >"$logs/$s.log" 2>&1 &
   elif [ "$s" = lint ]; then
     make --no-print-directory lint >"$logs/$s.log" 2>&1 &
   else
