@@ -18,10 +18,11 @@ from playbook_runner import ansible_playbook  # noqa: E402
 DEMO = ROOT / "apps" / "demo"
 
 
-def playbook(name, source=None, extra=None, limit=None, json_output=False, check=False):
+def playbook(name, source=None, extra=None, limit=None, json_output=False, check=False, vars_files=()):
     """Run the scenario's converge.yml, or one of the project's playbooks
     (playbooks/deploy.yml, rollback.yml) with the stack's groups added and the
-    scenario's settings as extra variables."""
+    scenario's settings as extra variables (then `vars_files`, a vault's
+    secrets say, then `extra`)."""
     env = {"PYWEB_APP_SOURCE": str(source)} if source else {}
     inventory, args = [os.environ["MOLECULE_INVENTORY_FILE"]], []
     if name.startswith("playbooks/"):
@@ -29,6 +30,8 @@ def playbook(name, source=None, extra=None, limit=None, json_output=False, check
         args += ["-e", f"@{SCENARIO / 'vars' / 'vault.yml'}", "-e", f"@{SCENARIO / 'vars' / 'app.yml'}"]
     else:
         name = SCENARIO / name
+    for path in vars_files:
+        args += ["-e", f"@{path}"]
     if extra:
         args += ["-e", json.dumps(extra)]
     if limit:

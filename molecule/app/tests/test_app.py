@@ -4,10 +4,12 @@ server's unix socket inside each container, as Nginx's would."""
 
 import json
 import re
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import DEMO as ROOT_DEMO
+from conftest import ROOT
 from conftest import playbook
 
 SOCK = "/run/demo/app.sock"
@@ -323,33 +325,69 @@ def test_bad_input_is_refused_and_the_live_release_keeps_serving(host, more_rele
 # A release from a git repository ------------------------------------------------
 
 
+GIT_SERVER = "pyweb-app-uwsgi"
+VAULT_PASSWORD = ROOT / "molecule" / "shared" / "vault-password.txt"
+
+
 @pytest.fixture(scope="session")
-def git_deploy(bad_runs, variants, all_hosts):
-    """A bare repository on each host (file://, no network needed) holding the demo app."""
-    commits = {}
-    for h in all_hosts:
-        h.run("rm -rf /srv/git /tmp/demo-src && mkdir -p /srv/git /tmp/demo-src")
-        h.run("git init -q --bare -b main /srv/git/demo.git")
-        commits[h.backend.get_hostname()] = None
-    for h in all_hosts:
-        h.ansible("copy", f"src={ROOT_DEMO}/ dest=/tmp/demo-src/", check=False)
-        r = h.run(
-            "cd /tmp/demo-src && git init -q -b main && git add -A && "
-            "git -c user.email=ci@pyweb.test -c user.name=ci commit -qm release && "
-            "git push -q /srv/git/demo.git main && git rev-parse HEAD"
-        )
-        assert r.rc == 0, r.stderr
-        commits[h.backend.get_hostname()] = r.stdout.strip().splitlines()[-1]
-    extra = {"app_source_type": "git", "app_source_git_repo": "file:///srv/git/demo.git", "app_source_git_ref": "main"}
-    run = playbook("converge.yml", extra=extra)
+def git_repo(all_hosts, tmp_path_factory):
+    """The demo app in a repository served over SSH by one of the scenario's
+    containers (no outside network): a `git` user whose only shell is
+    git-shell, the deploy key's public half in its authorized_keys, a branch
+    (main) and a tag (v1) on one commit. The private half goes to the
+    deploys in a vault-encrypted variables file, as an environment keeps it;
+    the server's host key in app_source_git_known_hosts."""
+    server = next(h for h in all_hosts if h.backend.get_hostname() == GIT_SERVER)
+    tmp = tmp_path_factory.mktemp("git")
+    key = tmp / "deploy_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pyweb-deploy", "-f", str(key)], check=True)
+    address = server.interface("eth0").addresses[0]
+    r = server.run(
+        "set -e; id git >/dev/null 2>&1 || useradd --system --home-dir /srv/git --shell /usr/bin/git-shell git; "
+        "usermod -p '*' git; rm -rf /srv/git /tmp/demo-src; mkdir -p /srv/git/.ssh /tmp/demo-src; "
+        "git init -q --bare -b main /srv/git/demo.git; "
+        f"echo 'restrict {key.with_suffix('.pub').read_text().strip()}' > /srv/git/.ssh/authorized_keys; "
+        "chmod 700 /srv/git/.ssh; chmod 600 /srv/git/.ssh/authorized_keys"
+    )
+    assert r.rc == 0, r.stderr
+    server.ansible("copy", f"src={ROOT_DEMO}/ dest=/tmp/demo-src/", check=False)
+    r = server.run(
+        "set -e; cd /tmp/demo-src && git init -q -b main && git add -A && "
+        "git -c user.email=ci@pyweb.test -c user.name=ci commit -qm release && git tag v1 && "
+        "git push -q /srv/git/demo.git main v1 && chown -R git:git /srv/git && git rev-parse HEAD"
+    )
+    assert r.rc == 0, r.stderr
+    commit = r.stdout.strip().splitlines()[-1]
+    host_key = server.file("/etc/ssh/ssh_host_ed25519_key.pub").content_string.split()[:2]
+    secret = subprocess.run(
+        ["ansible-vault", "encrypt_string", "--vault-password-file", str(VAULT_PASSWORD), "--stdin-name",
+         "app_source_git_key"], input=key.read_text(), capture_output=True, text=True, check=True).stdout
+    vault = tmp / "git-vault.yml"
+    vault.write_text("---\n" + secret)
+    extra = {"app_source_type": "git", "app_source_git_repo": f"ssh://git@{address}/srv/git/demo.git",
+             "app_source_git_ref": "main", "app_source_git_known_hosts": f"{address} {' '.join(host_key)}"}
+    return extra, vault, commit
+
+
+@pytest.fixture(scope="session")
+def git_deploy(bad_runs, variants, all_hosts, git_repo):
+    """A release from the git repository (its branch main), then runs that
+    must change nothing."""
+    extra, vault, commit = git_repo
+    commits = {h.backend.get_hostname(): commit for h in all_hosts}
+    run = playbook("converge.yml", extra=extra, vars_files=[vault])
     before = snapshot(all_hosts)
     # Runs that must change nothing, side by side (each only reads), each on
     # one host (the checks are the same under either server; every host costs
-    # each run time): deploys refused before anything changes (an unknown ref,
-    # as a user names one; an app server configured otherwise than the
-    # variables say; a release check that would load another module than the
-    # server) and a dry run (--check) of a release that is not built yet.
+    # each run time): the tag and the commit of the live release (they name
+    # it: nothing to build or switch); deploys refused before anything
+    # changes (an unknown ref, as a user names one; an app server configured
+    # otherwise than the variables say; a release check that would load
+    # another module than the server) and a dry run (--check) of a release
+    # that is not built yet.
     runs = {
+        "tag": ("playbooks/deploy.yml", {**extra, "app_source_git_ref": "v1"}, None),
+        "commit": ("playbooks/deploy.yml", {**extra, "app_source_git_ref": commit}, None),
         "unknown_ref": ("playbooks/deploy.yml", {**extra, "app_source_git_ref": "no-such-branch"}, None),
         "module_mismatch": ("playbooks/deploy.yml", {**extra, "app_wsgi_module": "demo.other:app"}, None),
         "server_drift": ("playbooks/deploy.yml", {**extra, "app_server_workers": 7}, None),
@@ -357,14 +395,14 @@ def git_deploy(bad_runs, variants, all_hosts):
     }
     with ThreadPoolExecutor(len(runs)) as pool:
         done = {kind: pool.submit(playbook, book, source=source, extra=extra_vars, limit=READ_ONLY_ON[kind],
-                                  check=kind == "dry_run")
+                                  check=kind == "dry_run", vars_files=[vault] if extra_vars else [])
                 for kind, (book, extra_vars, source) in runs.items()}
         done = {kind: future.result() for kind, future in done.items()}
     return run, done, commits, before, snapshot(all_hosts)
 
 
 # Which host each read-only run of git_deploy goes to.
-READ_ONLY_ON = {"unknown_ref": "pyweb-app-gunicorn", "module_mismatch": "pyweb-app-gunicorn",
+READ_ONLY_ON = {"tag": "pyweb-app-gunicorn", "commit": "pyweb-app-uwsgi", "unknown_ref": "pyweb-app-gunicorn", "module_mismatch": "pyweb-app-gunicorn",
                 "server_drift": "pyweb-app-uwsgi", "dry_run": "pyweb-app-uwsgi"}
 
 
@@ -378,6 +416,24 @@ def test_a_release_from_git_is_named_after_its_commit(host, git_deploy):
     name = host.backend.get_hostname()
     assert state[name]["live"] == commits[name][:12]
     assert state[name]["health"] == (200, commits[name][:12])
+
+
+def test_a_tag_and_a_commit_of_the_live_release_deploy_it_again_as_it_is(git_deploy):
+    """v1 and the commit's id resolve to the commit main gave: the same
+    release, nothing built or switched (the next test compares the hosts)."""
+    for kind in ("tag", "commit"):
+        run = git_deploy[1][kind]
+        assert run.returncode == 0, (kind, run.stdout[-3000:])
+
+
+def test_the_deploy_key_is_readable_by_root_only(host, git_deploy):
+    with host.sudo():
+        key = host.file("/etc/pyweb/demo/git/deploy_key")
+        assert key.exists and key.user == "root" and key.mode == 0o600
+        assert host.file("/etc/pyweb/demo/git").mode == 0o700
+        assert "BEGIN OPENSSH PRIVATE KEY" in key.content_string
+        as_app = host.run("runuser -u demo -- cat /etc/pyweb/demo/git/deploy_key")
+    assert as_app.rc != 0 and "Permission denied" in as_app.stderr, as_app
 
 
 def test_the_refused_deploys_and_the_dry_run_change_nothing(host, git_deploy):
