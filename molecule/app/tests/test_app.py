@@ -334,7 +334,7 @@ def git_repo(all_hosts, tmp_path_factory):
     """The demo app in a repository served over SSH by one of the scenario's
     containers (no outside network): a `git` user whose only shell is
     git-shell, the deploy key's public half in its authorized_keys, a branch
-    (main) and a tag (v1) on one commit. The private half goes to the
+    (main) and an annotated tag (v1: a tag object of its own) on one commit. The private half goes to the
     deploys in a vault-encrypted variables file, as an environment keeps it;
     the server's host key in app_source_git_known_hosts."""
     server = next(h for h in all_hosts if h.backend.get_hostname() == GIT_SERVER)
@@ -353,7 +353,8 @@ def git_repo(all_hosts, tmp_path_factory):
     server.ansible("copy", f"src={ROOT_DEMO}/ dest=/tmp/demo-src/", check=False)
     r = server.run(
         "set -e; cd /tmp/demo-src && git init -q -b main && git add -A && "
-        "git -c user.email=ci@pyweb.test -c user.name=ci commit -qm release && git tag v1 && "
+        "git -c user.email=ci@pyweb.test -c user.name=ci commit -qm release && "
+        "git -c user.email=ci@pyweb.test -c user.name=ci tag -a v1 -m v1 && "
         "git push -q /srv/git/demo.git main v1 && chown -R git:git /srv/git && git rev-parse HEAD"
     )
     assert r.rc == 0, r.stderr
