@@ -3,6 +3,7 @@ releases, rollback and refusal of bad input. Requests go through the app
 server's unix socket inside each container, as Nginx's would."""
 
 import json
+import os
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -360,9 +361,11 @@ def git_repo(all_hosts, tmp_path_factory):
     assert r.rc == 0, r.stderr
     commit = r.stdout.strip().splitlines()[-1]
     host_key = server.file("/etc/ssh/ssh_host_ed25519_key.pub").content_string.split()[:2]
+    # The scenario's throwaway vault password (the runs read it from the same variable).
     secret = subprocess.run(
-        ["ansible-vault", "encrypt_string", "--vault-password-file", str(VAULT_PASSWORD), "--stdin-name",
-         "app_source_git_key"], input=key.read_text(), capture_output=True, text=True, check=True).stdout
+        ["ansible-vault", "encrypt_string", "--stdin-name", "app_source_git_key"], input=key.read_text(),
+        capture_output=True, text=True, check=True, env={**os.environ, "ANSIBLE_VAULT_PASSWORD_FILE": str(VAULT_PASSWORD)},
+    ).stdout
     vault = tmp / "git-vault.yml"
     vault.write_text("---\n" + secret)
     extra = {"app_source_type": "git", "app_source_git_repo": f"ssh://git@{address}/srv/git/demo.git",
