@@ -7,8 +7,9 @@ P1 converge: a fresh site.yml on the local layout (its own containers, named
    fresh containers, all hosts at once. Then an unchanged re-run.
 P2 serving (on the local stack from `make up`): wrk on the load balancer
    against the demo app's dynamic page through Nginx over HTTPS with
-   keep-alive, and against the app hosts' Gunicorn directly, same connection
-   count and workers; a static file through Nginx; Gunicorn against uWSGI on
+   keep-alive, and against the app hosts directly (their own Nginx in front of
+   Gunicorn's socket, plain HTTP: what the load balancer adds is TLS and one
+   hop), same connection count and workers; a static file through Nginx; Gunicorn against uWSGI on
    the same page (app2 switched to uWSGI for the measurement, then back).
 P3 scale: fresh converge with 1 app host and with 4.
 tuning: unchanged re-runs of the local stack with pipelining on and off,
@@ -244,7 +245,7 @@ def bench_p2(rounds=3):
     wrk(nginx_url, CONNECTIONS)
     via, straight = [], []
     for i in range(rounds):
-        log(f"serving: round {i + 1} of {rounds}: through Nginx, then Gunicorn directly")
+        log(f"serving: round {i + 1} of {rounds}: through the load balancer, then the app hosts directly")
         via.append(wrk(nginx_url, CONNECTIONS))
         straight.append(together(direct))
     via, straight = median_of(via), median_of(straight)

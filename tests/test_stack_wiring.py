@@ -88,14 +88,12 @@ def test_port_clashes_name_both_services(rules, ssh, clashes):
     assert stack_port_clashes(rules, ssh) == clashes
 
 
-def test_upstreams_are_where_the_app_hosts_listen():
+def test_upstreams_are_where_the_app_hosts_nginx_listens():
     addresses = {"app1": "10.0.0.11", "app2": "fd00::12", "solo": "10.0.0.5"}
-    assert stack_upstreams(["app1", "app2"], addresses, ["lb1"], {"app1": 8000, "app2": "8002"},
-                           "unix:/run/demo/app.sock") == ["10.0.0.11:8000", "[fd00::12]:8002"]
-    # The only load balancer is the app host itself: a unix socket.
-    assert stack_upstreams(["solo"], addresses, ["solo"], {"solo": 8000}, "unix:/run/demo/app.sock") == ["unix:/run/demo/app.sock"]
-    # Another load balancer beside it: TCP, which that one can reach.
-    assert stack_upstreams(["solo"], addresses, ["solo", "lb2"], {"solo": "8000"}, "unix:/x") == ["10.0.0.5:8000"]
+    assert stack_upstreams(["app1", "app2"], addresses, {"app1": 8000, "app2": "8002"}) == ["10.0.0.11:8000", "[fd00::12]:8002"]
+    # A host that is its own load balancer too is reached the same way: its
+    # Nginx in front of the app server serves the static files.
+    assert stack_upstreams(["solo"], addresses, {"solo": 8000}) == ["10.0.0.5:8000"]
 
 
 def test_the_monitoring_roles_rules_for_its_jobs():

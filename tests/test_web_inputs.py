@@ -109,6 +109,29 @@ def test_a_cached_location_without_a_location_fails_early():
     check_failure(run, "missing required arguments: location")
 
 
+def app_site(**over):
+    return {"name": "shop", "listen": ["10.0.0.11:8000"], "upstream": "unix:/run/shop/app.sock", **over}
+
+
+BAD_APP_SITES = [
+    ([app_site(listen=["unix:/run/x.sock"])], "listen must be one or more 'address:port' (got unix:/run/x.sock)"),
+    ([app_site(listen=[])], "listen must be one or more"),
+    ([app_site(upstream="localhost")], "upstream must be 'address:port' or 'unix:/path' other than those (got 'localhost')"),
+    ([app_site(upstream="10.0.0.11:8000")], "other than those (got '10.0.0.11:8000')"),
+    ([{k: v for k, v in app_site().items() if k != "upstream"}], "missing required arguments: upstream"),
+]
+
+
+def test_a_valid_app_site_passes():
+    assert validate_role("nginx", nginx_app_sites=[app_site(static=[{"location": "/static/", "path": "/srv/shop/current/static"}])]).rc == 0
+
+
+@pytest.mark.parametrize("sites, expected", BAD_APP_SITES,
+                         ids=["listen-unix", "listen-none", "upstream-no-port", "upstream-is-listen", "upstream-missing"])
+def test_bad_nginx_app_site_fails_early(sites, expected):
+    check_failure(validate_role("nginx", nginx_app_sites=sites), expected)
+
+
 # The keepalived role on its own (the stack's preflight checks the same
 # before any role; see tests/test_preflight_hosts.py).
 KEEPALIVED = {
@@ -158,5 +181,7 @@ def batched():
          ("nginx", {"nginx_sites": [site(cached=[{"max_age": 60}])]})]
         + [("tls", extra) for extra, _ in BAD_TLS]
         + [("nginx", {"nginx_sites": sites}) for sites, _ in BAD_SITES]
+        + [("nginx", {"nginx_app_sites": [app_site(static=[{"location": "/static/", "path": "/srv/shop/current/static"}])]})]
+        + [("nginx", {"nginx_app_sites": sites}) for sites, _ in BAD_APP_SITES]
         + [("keepalived", {**KEEPALIVED, **extra}) for extra, _ in BAD_KEEPALIVED]
     )

@@ -43,10 +43,18 @@ def openings(w, host):
     return {(o["name"], int(o["port"])): sorted(o["sources"]) for o in w[host]["firewall_allowed"]}
 
 
-def test_app_hosts_listen_on_their_private_address_and_nginx_uses_exactly_those(five):
-    assert five["app1"]["app_server_listen"] == "10.0.0.11:8000"
-    assert five["app2"]["app_server_listen"] == "10.0.0.12:8000"
+def test_app_hosts_serve_on_their_private_address_and_the_load_balancer_uses_exactly_those(five):
+    # The app server on a unix socket; Nginx in front of it on the private
+    # address, with the live release's static files and the uploads from disk.
+    for host, address in (("app1", "10.0.0.11"), ("app2", "10.0.0.12")):
+        assert five[host]["app_server_listen"] == "unix:/run/demo/app.sock"
+        [site] = five[host]["nginx_app_sites"]
+        assert site["listen"] == [f"{address}:8000"] and site["upstream"] == "unix:/run/demo/app.sock"
+        assert {s["location"]: s["path"] for s in site["static"]} == {
+            "/static/": "/srv/demo/current/static", "/media/": "/srv/demo/shared/media"}
+        assert five[host]["nginx_upstreams"] == []  # no public site on an app host
     assert five["lb1"]["nginx_upstreams"] == ["10.0.0.11:8000", "10.0.0.12:8000"]
+    assert five["lb1"]["nginx_app_sites"] == [] and five["db1"]["nginx_app_sites"] == []
 
 
 def test_each_group_opens_only_what_the_others_need(five):
@@ -105,9 +113,11 @@ def test_an_environment_a_group_and_a_host_add_packages(tmp_path, five):
 
 def test_one_host_holds_the_whole_stack(tmp_path):
     w = wiring(tmp_path, {g: ["solo"] for g in FIVE})["solo"]
-    # Nginx reaches the app server on a unix socket; nothing else listens for it.
+    # The public site reaches the same host's Nginx in front of the app
+    # server, which serves the static files, as on any app host.
     assert w["app_server_listen"] == "unix:/run/demo/app.sock"
-    assert w["nginx_upstreams"] == ["unix:/run/demo/app.sock"]
+    assert w["nginx_upstreams"] == ["10.0.0.99:8000"]
+    assert w["nginx_app_sites"][0]["listen"] == ["10.0.0.99:8000"]
     assert w["backup_paths"] == ["/srv/demo/shared/media"] and w["backup_postgresql_database"] == "demo"
 
 
@@ -124,7 +134,8 @@ def test_the_environment_overrides_the_shared_defaults_of_its_inputs(tmp_path, f
     w = wiring(tmp_path, FIVE, env_vars={"stack_app_port": 9000, "stack_vrrp_router_id": 77, "stack_app_server": "uwsgi",
                                          "stack_nginx_status_port": 8089, "stack_tls_mode": "internal_ca"},
                group_vars={"db": {"stack_db_port": 6543}}, host_vars={"app2": {"stack_app_port": 9002}})
-    assert w["app1"]["app_server_listen"] == "10.0.0.11:9000" and w["app2"]["app_server_listen"] == "10.0.0.12:9002"
+    assert w["app1"]["nginx_app_sites"][0]["listen"] == ["10.0.0.11:9000"]
+    assert w["app2"]["nginx_app_sites"][0]["listen"] == ["10.0.0.12:9002"]
     assert w["lb1"]["nginx_upstreams"] == ["10.0.0.11:9000", "10.0.0.12:9002"]
     assert openings(w, "app2") == {("app-server", 9002): ["10.0.0.2"]}
     assert w["db1"]["postgresql_port"] == 6543 and openings(w, "db1") == {("postgresql", 6543): ["10.0.0.11", "10.0.0.12"]}

@@ -5,9 +5,8 @@ variables, and playbooks/preflight.yml calls the same ones to check every
 host before any change (tests/test_stack_wiring.py tests them as plain
 functions):
 
-- stack_upstreams: where each app host's server listens, which is where the
-  load balancers send requests (a unix socket when the only load balancer is
-  the app host itself, else TCP on the host's private address);
+- stack_upstreams: where each app host's Nginx listens (TCP on the host's
+  private address), which is where the load balancers send requests;
 - stack_openings: what a host opens in its firewall, from its groups and the
   other groups' addresses (default deny; each tier opens only to the tier
   that needs it, the exporters to the monitoring host only), plus the
@@ -41,12 +40,12 @@ def _endpoint(address, port):
     return f"{address}:{port}"
 
 
-def stack_upstreams(app_hosts, addresses, lb_hosts, ports, socket):
-    """Where each of app_hosts listens: `socket` ("unix:/run/...") on a host
-    that is the only load balancer, else "address:port" (addresses and ports:
-    host name to private address, to the port its app server listens on)."""
-    lbs = list(lb_hosts)
-    return [socket if lbs == [host] else _endpoint(addresses[host], _port(ports[host])) for host in app_hosts]
+def stack_upstreams(app_hosts, addresses, ports):
+    """Where each of app_hosts' Nginx listens, "address:port" (addresses and
+    ports: host name to private address, to the port it listens on). A host
+    that is also the load balancer is reached the same way: its own Nginx in
+    front of the app server serves the static files and media."""
+    return [_endpoint(addresses[host], _port(ports[host])) for host in app_hosts]
 
 
 def _rule(name, port, sources, proto="tcp"):

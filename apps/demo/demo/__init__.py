@@ -4,7 +4,7 @@ import os
 import socket
 from pathlib import Path
 
-from flask import Flask, abort, jsonify, request, send_from_directory
+from flask import Flask, jsonify, request
 from markupsafe import escape
 from werkzeug.utils import secure_filename
 
@@ -12,12 +12,13 @@ from . import db
 
 
 def create_app():
+    # /static/ and /media/ are Nginx's, from disk (STATIC_ROOT, MEDIA_ROOT):
+    # the app serves neither, as Django outside debug mode does not.
     app = Flask(__name__, static_folder=None)
     app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     release = os.environ.get("RELEASE_ID", "unknown")
     media = Path(os.environ.get("MEDIA_ROOT", "/tmp/media"))
-    static = Path(os.environ.get("STATIC_ROOT", Path(__file__).parent / "static"))
     host = socket.gethostname()
 
     @app.after_request
@@ -78,17 +79,5 @@ def create_app():
         media.mkdir(parents=True, exist_ok=True)
         f.save(media / name)
         return jsonify(name=name, url=f"/media/{name}"), 201
-
-    # Files, for a load balancer on another host to fetch and cache (one on
-    # the same host serves them from disk itself).
-    @app.get("/static/<path:name>")
-    def static_file(name):
-        return send_from_directory(static, name, max_age=0)
-
-    @app.get("/media/<path:name>")
-    def media_file(name):
-        if not media.is_dir():
-            abort(404)
-        return send_from_directory(media, name, max_age=0)
 
     return app

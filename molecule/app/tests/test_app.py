@@ -121,6 +121,38 @@ def test_static_files_are_collected_into_the_release(host):
     assert host.file("/srv/demo/current/static/app.css").contains("font-family")
 
 
+def nginx_url(host):
+    """Nginx in front of the app server on this host (vars/app.yml)."""
+    return f"http://{host.interface('eth0').addresses[0]}:8080"
+
+
+def test_nginx_serves_static_files_from_disk_which_the_app_does_not(host):
+    out = host.check_output(f"curl -s -D - {nginx_url(host)}/static/app.css")
+    assert out.startswith("HTTP/1.1 200"), out[:300]
+    assert "immutable" in out and "font-family" in out
+    assert "X-App-Host" not in out  # not the app's answer
+    code, _ = get(host, "/static/app.css")
+    assert code == 404  # the app server itself has no /static/
+
+
+def test_nginx_passes_the_rest_to_the_app_server(host):
+    out = host.check_output(f"curl -s -D - {nginx_url(host)}/healthz")
+    assert out.startswith("HTTP/1.1 200") and f"X-App-Release: {live_release(host)}" in out, out[:400]
+
+
+def test_an_upload_through_nginx_is_served_by_nginx_and_readable_by_it_only_through_its_group(host):
+    name = f"nginx-{host.backend.get_hostname()}.txt"
+    host.run(f"echo served-from-disk > /tmp/{name}")
+    out = host.check_output(f"curl -s -w '\\n%{{http_code}}' -F file=@/tmp/{name} {nginx_url(host)}/upload")
+    assert out.endswith("201"), out
+    f = host.file(f"/srv/demo/shared/media/{name}")
+    assert (f.user, f.group, f.mode) == ("demo", "www-data", 0o640)
+    out = host.check_output(f"curl -s -D - {nginx_url(host)}/media/{name}")
+    assert out.startswith("HTTP/1.1 200") and out.rstrip().endswith("served-from-disk") and "X-App-Host" not in out, out
+    code, _ = get(host, f"/media/{name}")
+    assert code == 404
+
+
 # Hardening -------------------------------------------------------------------
 
 
@@ -135,10 +167,19 @@ def test_releases_are_readable_by_the_app_only(host):
     """Root's and the app's group's, whatever the umask they were built under
     (027 on a host the common role hardened)."""
     with host.sudo():
-        others = host.check_output("find /srv/demo/releases -mindepth 1 ! -type l -perm /o=rwx")
+        # Others may traverse a release (no listing) to its static files,
+        # which are public (Nginx serves them from disk), and nothing else.
+        traverse = host.check_output("find /srv/demo/releases -mindepth 1 -maxdepth 1 \\( -perm /o=rw -o ! -perm -o=x \\)")
+        others = host.check_output("find /srv/demo/releases -mindepth 2 -path '/srv/demo/releases/*/static' -prune "
+                                   "-o ! -type l -perm /o=rwx -print")
         strangers = host.check_output("find /srv/demo/releases -mindepth 1 ! -type l \\( ! -user root -o ! -group demo \\)")
-    assert others == "" and strangers == "", others + strangers
-    assert host.run("runuser -u nobody -- cat /srv/demo/current/release.env").rc != 0
+    assert traverse == "" and others == "" and strangers == "", traverse + others + strangers
+    for who in ("nobody", "www-data"):
+        assert host.run(f"runuser -u {who} -- cat /srv/demo/current/release.env").rc != 0
+        assert host.run(f"runuser -u {who} -- cat /srv/demo/current/demo/wsgi.py").rc != 0
+        assert host.run(f"runuser -u {who} -- ls /srv/demo/current/").rc != 0
+    assert host.run("runuser -u www-data -- cat /srv/demo/current/static/app.css").rc == 0
+    assert host.run("runuser -u www-data -- cat /srv/demo/shared/env").rc != 0
 
 
 def test_systemd_exposure_is_at_most_3(host):

@@ -114,6 +114,8 @@ def test_static_files_are_cached_by_the_load_balancer(cafile):
         status, headers, body = get("/static/app.css", cafile)
         assert status == 200 and body
         assert "immutable" in web.header(headers, "Cache-Control")[0]
+        # From the app host's disk (its Nginx), not from the app.
+        assert web.header(headers, "X-App-Host") == [], headers
         statuses += web.header(headers, "X-Cache-Status")
     assert statuses[-1] == "HIT"
 
@@ -125,8 +127,9 @@ def test_an_upload_is_served_whichever_host_got_it(cafile):
     holders = [h for h in APP_HOSTS if other(h).file(f"{MEDIA}/{answer['name']}").exists]
     assert len(holders) == 1
     for _ in range(4):
-        status, _, body = get(answer["url"], cafile)
+        status, headers, body = get(answer["url"], cafile)
         assert status == 200 and body == data
+        assert web.header(headers, "X-App-Host") == [], headers  # the app host's Nginx, from disk
 
 
 def test_the_floating_address_serves_the_site_from_either_load_balancer(cafile):
