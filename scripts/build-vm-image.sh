@@ -52,13 +52,20 @@ build() {
   builder="pyweb-vm-build-$$"
   trap 'docker rm -f "${builder:-}" >/dev/null 2>&1 || true; rm -rf "${work:-}"' RETURN EXIT
 
-  log "installing the kernel in a container of $IMAGE"
+  # Debian 13's VM comes with auditd, as a hardened provider image may: the
+  # audit scenario then runs the role's install on Debian 12 and its
+  # "already there" path on Debian 13. Installed here, at native speed, it
+  # spares one of the two emulated installs (about three minutes of CPU).
+  local preinstalled=""
+  [ "$suite" = trixie ] && preinstalled=auditd
+
+  log "installing the kernel${preinstalled:+ and $preinstalled} in a container of $IMAGE"
   docker run --name "$builder" --entrypoint /bin/bash "$IMAGE" -c '
     set -e
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
     extra=$(apt-cache show systemd-networkd >/dev/null 2>&1 && echo systemd-networkd || true)
-    apt-get install -y -q --no-install-recommends linux-image-cloud-amd64 initramfs-tools udev kmod sudo $extra >/dev/null
+    apt-get install -y -q --no-install-recommends linux-image-cloud-amd64 initramfs-tools udev kmod sudo $extra '"$preinstalled"' >/dev/null
     apt-get clean' >"$work/install.log" 2>&1 || { tail -n 30 "$work/install.log"; exit 1; }
 
   log "unpacking the root file system"
