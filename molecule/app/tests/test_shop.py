@@ -37,13 +37,15 @@ def curl(box, url, *args):
 
 
 class Load:
-    """curl in a loop on the host, until stopped: the status of every answer."""
+    """curl in a loop on the host, until stopped: the status of every answer.
+    Five requests a second, enough to catch a switch's gap, not so many that
+    the load takes the cores from the run it watches."""
 
     def __init__(self, box, name, url):
         self.box, self.name = box, name
         box.run(f"rm -f /tmp/{name}.stop /tmp/{name}.out; nohup sh -c 'while [ ! -e /tmp/{name}.stop ]; do "
                 f"curl -s -o /dev/null -w \"%{{http_code}}\\n\" --max-time 10 -H \"Host: {NAME}\" {url} "
-                f">> /tmp/{name}.out; done' >/dev/null 2>&1 &")
+                f">> /tmp/{name}.out; sleep 0.2; done' >/dev/null 2>&1 &")
 
     def stop(self):
         self.box.run(f"sleep 1; touch /tmp/{self.name}.stop; sleep 1")
