@@ -188,13 +188,17 @@ def test_after_the_first_run_the_admin_logs_in_and_root_does_not(host):
 def test_sessions_have_umask_027_and_the_releases_built_under_it_are_the_apps_alone(host):
     """login.defs' UMASK 027 reaches every session, the admin's sudo (which
     Ansible uses) included; the app's releases, built in such sessions, are
-    root's and the app's group's only, and serve (the tests above)."""
+    root's and the app's group's only, and serve (the tests above). Others
+    (Nginx) may only traverse a release to its static files, which are public."""
     umask = ssh("admin", host, "umask; sudo -n sh -c umask")
     assert umask.returncode == 0, umask.stderr
     own, root = umask.stdout.split()
     assert own[-1] == "7" and root == "0027", umask.stdout
-    readable = other(host).check_output("find /srv/demo/releases -mindepth 1 ! -type l -perm /o=rwx")
-    assert readable == "", readable
+    releases = other(host).check_output("find /srv/demo/releases -mindepth 1 -maxdepth 1 -type d").split()
+    traverse = other(host).check_output("find /srv/demo/releases -mindepth 1 -maxdepth 1 \\( -perm /o=rw -o ! -perm -o=x \\)")
+    readable = other(host).check_output("find /srv/demo/releases -mindepth 2 -path '/srv/demo/releases/*/static' -prune "
+                                        "-o ! -type l -perm /o=rwx -print")
+    assert releases and traverse == "" and readable == "", traverse + readable
 
 
 def test_a_cloud_images_user_hands_over_to_the_admin():
