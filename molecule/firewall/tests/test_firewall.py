@@ -87,7 +87,9 @@ def test_boot_loads_only_confirmed_rules(hosts):
 
 
 def test_unconfirmed_rules_revert_by_themselves(hosts, ip):
-    """Rules that Ansible never confirms (it lost the host) go away on their own."""
+    """Rules that Ansible never confirms (it lost the host) go away on their
+    own, and a confirmation that comes after the revert is refused: it would
+    make rules that are no longer loaded the boot rules."""
     db = hosts["db"]
     db.run("cp /etc/pyweb-firewall/rules.nft /tmp/rules.keep")
     db.run("sed -i 's/counter comment \"dropped by default\"/tcp dport 9999 accept\\n        &/' /etc/pyweb-firewall/rules.nft")
@@ -96,6 +98,9 @@ def test_unconfirmed_rules_revert_by_themselves(hosts, ip):
         assert can_connect(hosts["other"], ip["db"], 9999)  # the unconfirmed rules are live
         time.sleep(8)
         assert not can_connect(hosts["other"], ip["db"], 9999)  # ...and reverted
+        late = db.run("/usr/local/sbin/pyweb-firewall-apply --confirm")
+        assert late.rc != 0 and "the revert timer fired before the new rules were confirmed" in late.stderr, late
+        assert not can_connect(hosts["other"], ip["db"], 9999)
         assert "9999" not in db.file("/etc/pyweb-firewall/active.nft").content_string
     finally:
         db.run("cp /tmp/rules.keep /etc/pyweb-firewall/rules.nft")
