@@ -18,11 +18,15 @@ from playbook_runner import ansible_playbook  # noqa: E402
 DEMO = ROOT / "apps" / "demo"
 
 
-def playbook(name, source=None, extra=None, limit=None, json_output=False, check=False, vars_files=()):
+def playbook(name, source=None, extra=None, limit=None, json_output=False, check=False, vars_files=(), tags=None):
     """Run the scenario's converge.yml, or one of the project's playbooks
     (playbooks/deploy.yml, rollback.yml) with the stack's groups added and the
     scenario's settings as extra variables (then `vars_files`, a vault's
-    secrets say, then `extra`)."""
+    secrets say, then `extra`). `tags`: only those roles' tasks (and every
+    role's always-tagged checks), as `site.yml --tags app` runs a release of
+    the app alone: the other roles have nothing to change by then (Molecule's
+    converge and idempotence steps prove them), and each of their tasks
+    costs every run time."""
     env = {"PYWEB_APP_SOURCE": str(source)} if source else {}
     inventory, args = [os.environ["MOLECULE_INVENTORY_FILE"]], []
     if name.startswith("playbooks/"):
@@ -38,6 +42,8 @@ def playbook(name, source=None, extra=None, limit=None, json_output=False, check
         args += ["--limit", limit]
     if check:
         args += ["--check", "--diff"]
+    if tags:
+        args += ["--tags", tags]
     return ansible_playbook(name, *args, inventory=inventory, env=env, timeout=900, json_output=json_output)
 
 

@@ -237,7 +237,7 @@ def second_deploy(initial, variants, all_hosts):
             f"curl -s -o /dev/null -w \"%{{http_code}}\\n\" --max-time 10 {base_url(h)}/healthz >> /tmp/load.out; "
             "n=$((n+1)); done' >/dev/null 2>&1 &"
         )
-    run = playbook("converge.yml", source=variants["v2"])
+    run = playbook("converge.yml", source=variants["v2"], tags="app")
     for h in all_hosts:
         h.run("sleep 2; touch /tmp/load.stop; sleep 1")
     assert run.returncode == 0, run.stdout[-3000:]
@@ -335,7 +335,7 @@ def bad_runs(more_releases, variants, all_hosts):
     the two side by side."""
     with ThreadPoolExecutor(len(BAD)) as pool:
         runs = dict(zip(BAD, pool.map(
-            lambda name: playbook("converge.yml", source=variants[BAD[name][0]], limit=name,
+            lambda name: playbook("converge.yml", source=variants[BAD[name][0]], limit=name, tags="app",
                                   extra={"app_healthcheck_timeout": 10}, json_output=True), BAD)))
     return runs, snapshot(all_hosts)
 
@@ -420,7 +420,7 @@ def git_deploy(bad_runs, variants, all_hosts, git_repo):
     must change nothing."""
     extra, vault, commit = git_repo
     commits = {h.backend.get_hostname(): commit for h in all_hosts}
-    run = playbook("converge.yml", extra=extra, vars_files=[vault])
+    run = playbook("converge.yml", extra=extra, vars_files=[vault], tags="app")
     before = snapshot(all_hosts)
     # Runs that must change nothing, side by side (each only reads), each on
     # one host (the checks are the same under either server; every host costs
@@ -440,7 +440,8 @@ def git_deploy(bad_runs, variants, all_hosts, git_repo):
     }
     with ThreadPoolExecutor(len(runs)) as pool:
         done = {kind: pool.submit(playbook, book, source=source, extra=extra_vars, limit=READ_ONLY_ON[kind],
-                                  check=kind == "dry_run", vars_files=[vault] if extra_vars else [])
+                                  check=kind == "dry_run", vars_files=[vault] if extra_vars else [],
+                                  tags="app" if book == "converge.yml" else None)
                 for kind, (book, extra_vars, source) in runs.items()}
         done = {kind: future.result() for kind, future in done.items()}
     return run, done, commits, before, snapshot(all_hosts)
@@ -532,7 +533,7 @@ def archive_deploy(git_deploy, variants, all_hosts, tmp_path_factory):
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(variants["v3"], arcname=".")
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:12]
-    run = playbook("converge.yml", extra={"app_source_type": "archive", "app_source_path": str(archive)})
+    run = playbook("converge.yml", extra={"app_source_type": "archive", "app_source_path": str(archive)}, tags="app")
     return run, digest, snapshot(all_hosts)
 
 
