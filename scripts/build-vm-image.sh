@@ -59,13 +59,17 @@ build() {
   local preinstalled=""
   [ "$suite" = trixie ] && preinstalled=auditd
 
+  # python3-apt: the apt module's bindings, which site.yml's preflight installs
+  # before any role (playbooks/tasks/apt_bindings.yml); the audit scenario
+  # applies its roles on their own, and at native speed here they cost the
+  # emulated CPUs nothing.
   log "installing the kernel${preinstalled:+ and $preinstalled} in a container of $IMAGE"
   docker run --name "$builder" --entrypoint /bin/bash "$IMAGE" -c '
     set -e
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
     extra=$(apt-cache show systemd-networkd >/dev/null 2>&1 && echo systemd-networkd || true)
-    apt-get install -y -q --no-install-recommends linux-image-cloud-amd64 initramfs-tools udev kmod sudo $extra '"$preinstalled"' >/dev/null
+    apt-get install -y -q --no-install-recommends linux-image-cloud-amd64 initramfs-tools udev kmod sudo python3-apt $extra '"$preinstalled"' >/dev/null
     apt-get clean' >"$work/install.log" 2>&1 || { tail -n 30 "$work/install.log"; exit 1; }
 
   log "unpacking the root file system"
