@@ -21,12 +21,13 @@ export ANSIBLE_FORCE_COLOR := 0
 # stays up for the whole run, instead of sending and starting each module
 # anew: about half the controller's CPU per converge (README, "Speed").
 # MITOGEN=0 runs plain Ansible (ansible.cfg's defaults), for any target:
-# `make test MITOGEN=0`. The strategy's path is looked up when a command
-# runs, so that it is found in a venv built by the same make.
+# `make test MITOGEN=0`. The strategy's path is where `make venv` puts it
+# (the venv is made by $(PYTHON), whose version names the directory).
 MITOGEN ?= 1
 ifeq ($(MITOGEN),1)
-export ANSIBLE_STRATEGY_PLUGINS = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/ansible_mitogen/plugins/strategy))
-export ANSIBLE_STRATEGY = mitogen_linear
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+export ANSIBLE_STRATEGY_PLUGINS := $(CURDIR)/$(VENV)/lib/python$(PYTHON_VERSION)/site-packages/ansible_mitogen/plugins/strategy
+export ANSIBLE_STRATEGY := mitogen_linear
 endif
 
 .PHONY: help up down drills bench setup deps venv sslyze images lint yamllint ansible-lint docs pytest molecule test converge verify destroy clean
