@@ -73,6 +73,10 @@ PER_HOST = {
     "string-for-packages": ("lb1", {"stack_extra_packages": "htop"}, "stack_extra_packages must be a list"),
     "word-for-an-exporter-port": ("app1", {"stack_exporter_ports": {"node": "x"}},
                                   "monitoring_exporter_ports[node] must be a port from 1 to 65535, got 'x'"),
+    # Nginx's endpoints, which the nginx role alone checked before.
+    "app-site-upstream-without-address": ("app2", {"nginx_app_sites": [
+        {"name": "pyweb", "listen": ["10.9.0.22:8080"], "upstream": "8000"}]},
+        "nginx_app_sites[0].upstream must be 'address:port' (port 1 to 65535) or 'unix:/path', got '8000'"),
 }
 PER_HOST_RUNS = [list(PER_HOST)[:5], list(PER_HOST)[5:10], list(PER_HOST)[10:]]
 

@@ -15,11 +15,17 @@ The rules, in one place:
 - every other whole number: at least MINIMUM[name], else at least 0;
 - every list option: a list, not a string or a mapping;
 - NETWORKS options: every item an IP address or a network (CIDR);
+- ENDPOINTS options (Nginx's `listen`, `upstream`, `upstreams`):
+  'address:port' with a port from 1 to 65535, or 'unix:/path' where a
+  socket is allowed; HOST_NAMES options (`server_names`): host names, a
+  leading '*.' allowed (the nginx role checks the same on its own, for a run
+  without preflight);
 - sub-options (a list of dicts, a dict) by the same rules;
 - the environment's inputs that are lists (the names preflight gives): lists.
 """
 
 import ipaddress
+import re
 
 # Whole numbers that must be above 0 (or above a floor of their own): a
 # service with no workers, connections or releases does not serve.
@@ -74,6 +80,25 @@ PORT_MAY_BE_ZERO = {"firewall_confirm_port"}
 # Lists of addresses or networks (CIDR) that end up in firewall rules,
 # Nginx's and keepalived's configuration: a name is not accepted there.
 NETWORKS = {"firewall_ssh_sources", "nginx_rate_limit_exempt", "keepalived_unicast_peers"}
+
+# Sub-options naming where Nginx listens or what it proxies to: whether a
+# unix socket is allowed there.
+ENDPOINTS = {"listen": False, "upstream": True, "upstreams": True}
+HOST_NAMES = {"server_names"}
+_ADDRESS_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")
+
+
+def _endpoint_problem(name, value, socket_allowed):
+    text = str(value)
+    if socket_allowed and re.match(r"^unix:/\S+$", text):
+        return None
+    match = _ADDRESS_PORT.match(text)
+    if match and 1 <= int(match.group(2)) <= 65535:
+        return None
+    wanted = "'address:port' (port 1 to 65535) or 'unix:/path'" if socket_allowed else "'address:port' (port 1 to 65535)"
+    return f"{name} must be {wanted}, got {value!r}"
 
 
 def _whole(value):
@@ -141,7 +166,13 @@ def stack_value_problems(values, options, list_inputs=(), errors=None):
                 for i, item in enumerate(value):
                     if isinstance(item, dict):
                         problems.extend(_sub_problems(f"{name}[{i}]", item, option["options"]))
-            if name.endswith("_ports"):
+            if name in ENDPOINTS:
+                problems.extend(p for p in (_endpoint_problem(f"{name} item", v, ENDPOINTS[name]) for v in value) if p)
+            elif name in HOST_NAMES:
+                bad = [v for v in value if not _HOST_NAME.match(str(v))]
+                if bad:
+                    problems.append(f"{name} must hold host names (a leading '*.' allowed), got {bad!r}")
+            elif name.endswith("_ports"):
                 problems.extend(p for p in (_port_problem(f"{name} item", v) for v in value) if p)
             elif elements == "int":
                 problems.extend(p for p in (_int_problem(f"{name} item", v) for v in value) if p)
@@ -155,6 +186,10 @@ def stack_value_problems(values, options, list_inputs=(), errors=None):
             problems.extend(_sub_problems(name, value, option["options"]))
         elif kind == "int":
             problem = _port_problem(name, value) if _is_port(name) else _int_problem(name, value)
+            if problem:
+                problems.append(problem)
+        elif kind == "str" and name in ENDPOINTS:
+            problem = _endpoint_problem(name, value, ENDPOINTS[name])
             if problem:
                 problems.append(problem)
     return problems
