@@ -19,7 +19,8 @@ export ANSIBLE_FORCE_COLOR := 0
 
 # Mitogen runs Ansible's tasks through one Python interpreter per host that
 # stays up for the whole run, instead of sending and starting each module
-# anew: about half the controller's CPU per converge (README, "Speed").
+# anew: about half the controller's CPU per converge
+# (docs/drills-and-benchmarks.md, "Mitogen": what it gave, its limits).
 # MITOGEN=0 runs plain Ansible (ansible.cfg's defaults), for any target:
 # `make test MITOGEN=0`. The strategy's path is where `make venv` puts it
 # (the venv is made by $(PYTHON), whose version names the directory).

@@ -85,6 +85,7 @@ NETWORKS = {"firewall_ssh_sources", "nginx_rate_limit_exempt", "keepalived_unica
 # unix socket is allowed there.
 ENDPOINTS = {"listen": False, "upstream": True, "upstreams": True}
 HOST_NAMES = {"server_names"}
+_UNIX_SOCKET = re.compile(r"^unix:/\S+$")
 _ADDRESS_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")
@@ -92,7 +93,7 @@ _HOST_NAME = re.compile(rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")
 
 def _endpoint_problem(name, value, socket_allowed):
     text = str(value)
-    if socket_allowed and re.match(r"^unix:/\S+$", text):
+    if socket_allowed and _UNIX_SOCKET.match(text):
         return None
     match = _ADDRESS_PORT.match(text)
     if match and 1 <= int(match.group(2)) <= 65535:
