@@ -32,9 +32,9 @@ def db_ip(host):
     return host.interface("eth0").addresses[0]
 
 
-def psql(from_host, ip, password, sql="SELECT current_user"):
+def psql(from_host, ip, password, sql="SELECT current_user", user="demo", db="demo"):
     return from_host.run(
-        f"PGPASSWORD='{password}' PGCONNECT_TIMEOUT=5 psql -h {ip} -U demo -d demo -tAc \"{sql}\""
+        f"PGPASSWORD='{password}' PGCONNECT_TIMEOUT=5 psql -h {ip} -U {user} -d {db} -tAc \"{sql}\""
     )
 
 
@@ -42,6 +42,16 @@ def test_app_host_connects_with_its_password(host, password):
     r = psql(client("pyweb-pg-app"), db_ip(host), password)
     assert r.rc == 0, r.stderr
     assert r.stdout.strip() == "demo"
+
+
+def test_each_app_reaches_its_own_database_only(host, password):
+    app = client("pyweb-pg-app")
+    own = psql(app, db_ip(host), password + "-shop", user="shop", db="shop")
+    assert own.rc == 0, own.stderr
+    assert own.stdout.strip() == "shop"
+    other = psql(app, db_ip(host), password + "-shop", user="shop", db="demo")
+    assert other.rc != 0
+    assert "no pg_hba.conf entry" in other.stderr
 
 
 def test_app_host_with_a_wrong_password_is_refused(host):
