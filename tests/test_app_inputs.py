@@ -9,7 +9,8 @@ SECRETS = {"SECRET_KEY": "s", "DATABASE_URL": "postgresql://demo@db/demo"}
 
 
 APP = {"app_source_path": DEMO, "app_secrets": SECRETS}
-PG = {"postgresql_db_password": "a-long-enough-password", "postgresql_allowed_clients": ["10.0.0.11", "10.0.1.0/24"]}
+DB = {"name": "demo", "user": "demo", "password": "a-long-enough-password"}
+PG = {"postgresql_databases": [DB], "postgresql_allowed_clients": ["10.0.0.11", "10.0.1.0/24"]}
 BACKUP = {"backup_password": "a-long-enough-password", "backup_server": "", "backup_paths": ["/srv/media"]}
 FIREWALL = {
     "firewall_allowed": [{"name": "db", "port": 5432, "sources": ["10.0.0.11", "fd00::/64"]}],
@@ -103,10 +104,11 @@ def test_bad_app_user_name_fails_early():
 
 
 BAD_POSTGRESQL = [
-    ({"postgresql_db_password": ""}, "postgresql_db_password must be set from vault"),
-    ({"postgresql_db_password": "short"}, "12 characters or more"),
+    ({"postgresql_databases": [{"name": "demo", "user": "demo"}]}, "password"),
+    ({"postgresql_databases": [{**DB, "password": "short"}]}, "12 characters or more"),
     ({"postgresql_allowed_clients": ["app1.example.com"]}, "bad: app1.example.com"),
-    ({"postgresql_db_name": "My-DB"}, "lower-case identifiers"),
+    ({"postgresql_databases": [{**DB, "name": "My-DB"}]}, "lower-case identifiers"),
+    ({"postgresql_databases": [DB, {**DB, "name": "shop"}]}, "its own database name and user"),
     ({"postgresql_memory_mb": "lots"}, "postgresql_memory_mb"),
 ]
 
@@ -114,7 +116,7 @@ BAD_POSTGRESQL = [
 @pytest.mark.parametrize(
     "extra, expected",
     BAD_POSTGRESQL,
-    ids=["no-password", "short-password", "client-not-an-address", "bad-db-name", "memory-not-int"],
+    ids=["no-password", "short-password", "client-not-an-address", "bad-db-name", "shared-user", "memory-not-int"],
 )
 def test_bad_postgresql_input_fails_early(extra, expected):
     check_failure(validate_role("postgresql", **{**PG, **extra}), expected)

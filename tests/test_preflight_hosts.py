@@ -16,6 +16,9 @@ from conftest import check_failure, run_playbook, write_inventory
 HOSTS = {"lb1": "10.9.0.10", "app1": "10.9.0.21", "app2": "10.9.0.22", "db1": "10.9.0.30", "bk1": "10.9.0.40"}
 GROUPS = {"loadbalancers": ["lb1"], "app": ["app1", "app2"], "db": ["db1"], "backup": ["bk1"]}
 SECRETS = {s: "s" * 24 for s in ("stack_db_password", "stack_app_secret_key", "stack_backup_password")}
+DEMO_APP = {"name": "demo", "domains": ["www.a.test"], "port": 8000, "wsgi_module": "demo.wsgi:app"}
+SHOP_APP = {"name": "shop", "domains": ["shop.a.test"], "port": 8100, "wsgi_module": "shop.wsgi:application",
+            "secret_key": "k" * 24, "db_password": "p" * 24, "migrate_command": "python manage.py migrate --noinput"}
 # The hosts are this machine over the local connection: there is no SSH login
 # to find (the stack scenario tests that play over SSH), so the login play is
 # told the one it would settle on and skips its pings (about 3 s a run).
@@ -56,16 +59,20 @@ def test_a_sound_inventory_passes(tmp_path):
 PER_HOST = {
     # Refused by the argument specs: a wrong type, an unknown choice.
     "wrong-type": ("lb1", {"nginx_worker_connections": "lots"}, "nginx_worker_connections"),
-    "unknown-app-server": ("app1", {"stack_app_server": "waitress"},
+    # (An environment's stack_app_server is an app's field: the apps' check
+    # takes it, test_bad_values_stop_the_run_before_any_role.)
+    "unknown-app-server": ("app1", {"app_server_type": "waitress"},
                            "app_server_type must be one of: gunicorn, uwsgi, got: waitress"),
     "unknown-tls-mode": ("app2", {"stack_tls_mode": "letsencrypt"}, "tls_mode must be one of"),
     "wrong-type-backup": ("db1", {"backup_keep_daily": "many"}, "backup_keep_daily"),
     "monitoring-threshold-type": ("bk1", {"monitoring_error_ratio": "five percent"}, "monitoring_error_ratio"),
     # What the argument specs cannot say (filter_plugins/stack_checks.py).
-    "port-out-of-range": ("app1", {"stack_app_port": 70000},
+    # (On app2: the apps' check runs once, on the first host, app1, and would
+    # take it there; a host's own port is this host's check.)
+    "port-out-of-range": ("app2", {"stack_app_port": 70000},
                           "firewall_allowed[0].port must be a port from 1 to 65535, got 70000"),
     "negative-count": ("lb1", {"nginx_worker_connections": -5}, "nginx_worker_connections must be at least 1, got -5"),
-    "string-for-a-list": ("app2", {"stack_admin_networks": "10.0.0.0/8"}, "stack_admin_networks must be a list"),
+    "string-for-a-list": ("app1", {"stack_admin_networks": "10.0.0.0/8"}, "stack_admin_networks must be a list"),
     "not-a-network": ("db1", {"stack_admin_networks": ["10.0.0.0/33"]},
                       "firewall_ssh_sources must hold IP addresses or networks (CIDR), got ['10.0.0.0/33']"),
     "weak-rsa-key": ("bk1", {"tls_rsa_key_size": 1024}, "tls_rsa_key_size must be at least 2048, got 1024"),
@@ -111,12 +118,24 @@ def test_a_bad_value_stops_the_run_before_any_role_naming_its_host(per_host_runs
         ({"stack_monitoring_jobs": [{"name": "cache", "exporter": "node", "groups": ["cache"]}]},
          "stack_monitoring_jobs (group_vars/all/inputs.yml) scrape the groups cache, which the inventory does not have"),
         ({"stack_monitoring_jobs": "node"}, "stack_monitoring_jobs must be a list of jobs"),
-        ({"stack_app_name": "My App"}, "stack_app_name a lower-case name of letters, digits and _"),
+        ({"stack_app_server": "waitress"}, "stack_apps[0] (demo).server must be one of gunicorn, uwsgi; got 'waitress'"),
+        ({"stack_app_name": "My App"}, "stack_apps[0] (My App).name must be a lower-case name of letters, digits and _"),
+        ({"stack_apps": [DEMO_APP, {**SHOP_APP, "port": 8000}]}, "the apps demo and shop have 8000 as their port"),
+        ({"stack_apps": [DEMO_APP, {k: v for k, v in SHOP_APP.items() if k != "secret_key"}]},
+         "the apps demo and shop have the same value as their secret_key: each needs its own (from the vault)"),
+        ({"stack_apps": [DEMO_APP, SHOP_APP], "app_migrate_command": "python -m demo.migrate"},
+         "shop: the environment (or -e) sets app_migrate_command ('python -m demo.migrate', the app's migrate_command"),
     ],
-    ids=["port-clash", "monitoring-unknown-group", "monitoring-jobs-not-jobs", "app-name"],
+    ids=["port-clash", "monitoring-unknown-group", "monitoring-jobs-not-jobs", "app-server", "app-name", "apps-share-a-port",
+         "apps-share-a-secret", "app-setting-overrides-an-apps-own"],
 )
 def test_bad_values_stop_the_run_before_any_role(tmp_path, extra, expected):
     check_failure(preflight(tmp_path, **extra), expected)
+
+
+def test_two_apps_pass(tmp_path):
+    run = preflight(tmp_path, stack_apps=[DEMO_APP, SHOP_APP])
+    assert run.rc == 0, run.failures() or run.stderr
 
 
 def test_a_port_clash_is_a_clash_only_on_a_host_holding_both(tmp_path):

@@ -9,7 +9,9 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "playbooks" / "filter_plugins"))
-from stack_wiring import stack_openings, stack_port_clashes, stack_upstreams  # noqa: E402
+from stack_wiring import (  # noqa: E402
+    stack_app_databases, stack_app_host_sites, stack_app_probe_jobs, stack_app_upstreams, stack_lb_sites, stack_openings,
+    stack_port_clashes)
 from monitoring_jobs import monitoring_host_exporters, monitoring_job_groups  # noqa: E402  (the role's, through stack_wiring)
 
 ADDRESSES = {"loadbalancers": ["10.0.0.2", "10.0.0.3"], "app": ["10.0.0.11", "10.0.0.12"], "db": ["10.0.0.21"],
@@ -21,7 +23,7 @@ JOBS = [{"name": "node", "exporter": "node", "groups": ["all"]},
 
 
 def host(*groups, **changes):
-    return {"groups": list(groups), "app_port": 8000, "db_port": 5432, "vrrp": False,
+    return {"groups": list(groups), "app_ports": {"demo": 8000}, "db_port": 5432, "vrrp": False,
             "exporter_ports": {"node": 9100, "nginx": 9113, "postgres": 9187, "blackbox": 9115}, "jobs": JOBS,
             "monitoring_ports": {"prometheus": 9090, "alertmanager": 9093}, "ui_sources": [], "added": [], **changes}
 
@@ -69,7 +71,7 @@ def test_the_monitoring_pages_open_to_their_sources_only_when_there_are_some():
 
 def test_added_openings_come_last_and_ports_given_as_text_become_numbers():
     added = [{"name": "grpc", "port": "9000", "proto": "tcp", "sources": []}]
-    rules = stack_openings(host("app", app_port="8001", added=added), ADDRESSES)
+    rules = stack_openings(host("app", app_ports={"demo": "8001"}, added=added), ADDRESSES)
     assert rules[0]["port"] == 8001 and rules[-1] == {"name": "grpc", "port": 9000, "proto": "tcp", "sources": []}
 
 
@@ -88,12 +90,47 @@ def test_port_clashes_name_both_services(rules, ssh, clashes):
     assert stack_port_clashes(rules, ssh) == clashes
 
 
-def test_upstreams_are_where_the_app_hosts_nginx_listens():
+def test_upstreams_are_where_the_app_hosts_nginx_listens_for_each_app():
     addresses = {"app1": "10.0.0.11", "app2": "fd00::12", "solo": "10.0.0.5"}
-    assert stack_upstreams(["app1", "app2"], addresses, {"app1": 8000, "app2": "8002"}) == ["10.0.0.11:8000", "[fd00::12]:8002"]
+    ports = {"app1": {"demo": 8000, "shop": 8100}, "app2": {"demo": "8002", "shop": 8100}}
+    assert stack_app_upstreams(["app1", "app2"], addresses, ports) == {
+        "demo": ["10.0.0.11:8000", "[fd00::12]:8002"], "shop": ["10.0.0.11:8100", "[fd00::12]:8100"]}
     # A host that is its own load balancer too is reached the same way: its
     # Nginx in front of the app server serves the static files.
-    assert stack_upstreams(["solo"], addresses, {"solo": 8000}) == ["10.0.0.5:8000"]
+    assert stack_app_upstreams(["solo"], addresses, {"solo": {"demo": 8000}}) == {"demo": ["10.0.0.5:8000"]}
+
+
+def test_each_app_has_its_own_opening_named_after_it_beside_the_first():
+    rules = ports(stack_openings(host("app", app_ports={"demo": 8000, "shop": "8100"}), ADDRESSES))
+    assert rules["app-server"] == (8000, ["10.0.0.2", "10.0.0.3"])
+    assert rules["app-server-shop"] == (8100, ["10.0.0.2", "10.0.0.3"])
+
+
+APPS = [{"name": "demo", "domains": ["a.test"], "port": 8000, "cert_name": "pyweb"},
+        {"name": "shop", "domains": ["shop.test", "www.shop.test"], "port": "8100", "healthcheck_path": "/up",
+         "db_password": "own-password-of-shop"}]
+
+
+def test_each_app_has_a_site_with_its_names_and_certificate_and_the_added_locations_go_to_the_first():
+    added = [{"location": "/dl/", "path": "/srv/dl"}, {"location": "/feed/", "max_age": 60}]
+    demo, shop = stack_lb_sites(APPS, {"demo": ["10.0.0.11:8000"], "shop": ["10.0.0.11:8100"]}, "/etc/ssl/pyweb", added)
+    assert (demo["server_names"], demo["tls_certificate"]) == (["a.test"], "/etc/ssl/pyweb/pyweb/fullchain.pem")
+    assert (shop["server_names"], shop["tls_certificate_key"]) == (["shop.test", "www.shop.test"], "/etc/ssl/pyweb/shop/privkey.pem")
+    assert shop["upstreams"] == ["10.0.0.11:8100"]
+    assert demo["static"] == [added[0]] and [c["location"] for c in demo["cached"]] == ["/static/", "/media/", "/feed/"]
+    assert shop["static"] == [] and [c["location"] for c in shop["cached"]] == ["/static/", "/media/"]
+
+
+def test_each_app_has_its_app_host_site_database_and_probe():
+    demo, shop = stack_app_host_sites(APPS, "fd00::11")
+    assert shop["listen"] == ["[fd00::11]:8100"] and shop["upstream"] == "unix:/run/shop/app.sock"
+    assert [s["path"] for s in shop["static"]] == ["/srv/shop/current/static", "/srv/shop/shared/media"]
+    assert stack_app_databases(APPS, "the-environment-s") == [
+        {"name": "demo", "user": "demo", "password": "the-environment-s"},
+        {"name": "shop", "user": "shop", "password": "own-password-of-shop"}]
+    # The first app's probe is the environment's app_pool job.
+    assert stack_app_probe_jobs(APPS) == [{"name": "app_pool_shop", "exporter": "blackbox", "groups": ["loadbalancers"],
+                                           "probe_groups": ["app"], "probe_port": 8100, "probe_path": "/up"}]
 
 
 def test_the_monitoring_roles_rules_for_its_jobs():

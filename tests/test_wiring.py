@@ -73,7 +73,7 @@ def test_the_database_admits_the_app_hosts_only(five):
 
 def test_backups_cover_media_and_the_database_and_go_to_the_backup_host(five):
     assert five["app1"]["backup_paths"] == ["/srv/demo/shared/media"]
-    assert five["db1"]["backup_postgresql_database"] == "demo"
+    assert five["db1"]["backup_postgresql_databases"] == ["demo"]
     assert five["db1"]["backup_paths"] == [] and five["lb1"]["backup_paths"] == []
     assert {w["backup_server_address"] for w in five.values()} == {"10.0.0.31"}
     assert "pyweb-backup" in five["bk1"]["common_ssh_allow_groups"]
@@ -118,7 +118,7 @@ def test_one_host_holds_the_whole_stack(tmp_path):
     assert w["app_server_listen"] == "unix:/run/demo/app.sock"
     assert w["nginx_upstreams"] == ["10.0.0.99:8000"]
     assert w["nginx_app_sites"][0]["listen"] == ["10.0.0.99:8000"]
-    assert w["backup_paths"] == ["/srv/demo/shared/media"] and w["backup_postgresql_database"] == "demo"
+    assert w["backup_paths"] == ["/srv/demo/shared/media"] and w["backup_postgresql_databases"] == ["demo"]
 
 
 def test_the_site_names_and_certificate_follow_the_domain(five):
@@ -153,3 +153,40 @@ def test_an_environment_a_group_and_a_host_add_nginx_locations(tmp_path, five):
     assert w["lb1"]["nginx_cached"] == ["/static/", "/media/", "/downloads/"]
     assert w["lb1"]["nginx_static"] == [{"location": "/.well-known/pki/", "path": "/srv/pki"},
                                         {"location": "/maintenance/", "path": "/srv/maint"}]
+
+
+SHOP = {"name": "shop", "domains": ["shop.example.net", "www.shop.example.net"], "port": 8100,
+        "wsgi_module": "shop.wsgi:application", "server": "uwsgi", "secret_key": "s" * 32, "db_password": "d/" * 10,
+        "healthcheck_path": "/health/"}
+
+
+def test_a_second_app_gets_its_own_site_certificate_database_opening_and_probe(tmp_path):
+    demo = {"name": "demo", "domains": ["shop.test"], "port": 8000, "wsgi_module": "demo.wsgi:app", "cert_name": "pyweb"}
+    w = wiring(tmp_path, FIVE, env_vars={"stack_apps": [demo, SHOP]})
+    # On the load balancers, a site per app, each with its names, certificate and upstreams.
+    sites = {s["name"]: s for s in w["lb1"]["nginx_sites"]}
+    assert sites["demo"]["server_names"] == ["shop.test"]
+    assert sites["demo"]["upstreams"] == ["10.0.0.11:8000", "10.0.0.12:8000"]
+    assert sites["demo"]["tls_certificate"] == "/etc/ssl/pyweb/pyweb/fullchain.pem"
+    assert sites["shop"]["server_names"] == SHOP["domains"]
+    assert sites["shop"]["upstreams"] == ["10.0.0.11:8100", "10.0.0.12:8100"]
+    assert sites["shop"]["tls_certificate"] == "/etc/ssl/pyweb/shop/fullchain.pem"
+    assert w["lb1"]["monitoring_tls_certificates"] == ["/etc/ssl/pyweb/pyweb/fullchain.pem",
+                                                       "/etc/ssl/pyweb/shop/fullchain.pem"]
+    # On each app host, Nginx in front of each app's own socket and files.
+    app_sites = {s["name"]: s for s in w["app2"]["nginx_app_sites"]}
+    assert app_sites["shop"]["listen"] == ["10.0.0.12:8100"]
+    assert app_sites["shop"]["upstream"] == "unix:/run/shop/app.sock"
+    assert {s["path"] for s in app_sites["shop"]["static"]} == {"/srv/shop/current/static", "/srv/shop/shared/media"}
+    assert w["app1"]["python_app_users"] == [{"name": "demo", "home": "/srv/demo"}, {"name": "shop", "home": "/srv/shop"}]
+    # The firewall opens each app's port to the load balancers; the load
+    # balancers probe each app's health.
+    assert openings(w, "app1") == {("app-server", 8000): ["10.0.0.2"], ("app-server-shop", 8100): ["10.0.0.2"]}
+    assert w["lb1"]["monitoring_probes"] == ["app_pool", "app_pool_shop"]
+    # A database and role per app; its dump; both apps' uploads backed up.
+    assert w["db1"]["postgresql_databases"] == ["demo", "shop"]
+    assert w["db1"]["backup_postgresql_databases"] == ["demo", "shop"]
+    assert w["app1"]["backup_paths"] == ["/srv/demo/shared/media", "/srv/shop/shared/media"]
+    # Outside a loop over the apps, the per-app roles see the first app.
+    assert w["app1"]["app_server_listen"] == "unix:/run/demo/app.sock"
+    assert w["app1"]["database_url"].endswith("@10.0.0.21:5432/demo")

@@ -22,6 +22,12 @@ The rules, in one place:
   without preflight);
 - sub-options (a list of dicts, a dict) by the same rules;
 - the environment's inputs that are lists (the names preflight gives): lists.
+
+stack_app_problems() checks the apps (stack_apps) the same way, field by
+field, and what spans them: names, ports, domains, certificates and
+secrets each an app's own. stack_app_overrides() names the app_* settings of
+the environment that would override an app's own field (with several apps,
+such a setting applies to every app).
 """
 
 import ipaddress
@@ -207,6 +213,160 @@ def _sub_problems(prefix, item, options):
     return [f"{prefix}.{p}" if not p.startswith(prefix) else p for p in problems]
 
 
+APP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+WSGI_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
+# An app's fields, and the role variables each one sets (bindings/app.yml,
+# app_server.yml, tls.yml).
+APP_FIELDS = {
+    "name": ("app_name", "app_server_app_name"),
+    "domains": ("tls_domains",),
+    "port": (),
+    "wsgi_module": ("app_wsgi_module", "app_server_wsgi_module"),
+    "server": ("app_server_type",),
+    "secret_key": (),
+    "db_password": (),
+    "cert_name": ("tls_cert_name",),
+    "source_type": ("app_source_type",),
+    "source_path": ("app_source_path",),
+    "source_git_repo": ("app_source_git_repo",),
+    "source_git_ref": ("app_source_git_ref",),
+    "source_git_key": ("app_source_git_key",),
+    "source_git_known_hosts": ("app_source_git_known_hosts",),
+    "migrate_command": ("app_migrate_command",),
+    "collectstatic_command": ("app_collectstatic_command",),
+    "healthcheck_path": ("app_healthcheck_path",),
+    "env": ("app_env",),
+}
+APP_CHOICES = {"server": ("gunicorn", "uwsgi"), "source_type": ("directory", "archive", "git")}
+# An app's secrets, and the environment's variable each one defaults to.
+APP_SECRETS = {"secret_key": "stack_app_secret_key", "db_password": "stack_db_password"}
+
+
+def _field(app, key):
+    """An app's field, None when missing or when it cannot be worked out (a
+    vault variable that is not defined, say)."""
+    try:
+        return app.get(key)
+    except Exception:  # noqa: BLE001 (Ansible's undefined-variable markers)
+        return None
+
+
+def _unresolved(app, key):
+    """The app gives the field, but its value cannot be worked out."""
+    try:
+        app.get(key)
+    except Exception:  # noqa: BLE001
+        return True
+    return False
+
+
+def _app_problems(where, app, shared_secrets, required):
+    problems = []
+    unknown = sorted(str(k) for k in app if k not in APP_FIELDS)
+    if unknown:
+        problems.append(f"{where} has no field {', '.join(unknown)} (its fields: {', '.join(APP_FIELDS)})")
+    for key in ("name", "domains", "port", "wsgi_module"):
+        if _field(app, key) in (None, "", []):
+            problems.append(f"{where} needs {key}")
+    name, domains, port = _field(app, "name"), _field(app, "domains"), _field(app, "port")
+    if name not in (None, "") and not APP_NAME.match(str(name)):
+        problems.append(f"{where}.name must be a lower-case name of letters, digits and _ starting with a letter "
+                        f"(its user, database and directories); got '{name}'")
+    if domains not in (None, []):
+        if isinstance(domains, (str, dict)):
+            problems.append(f"{where}.domains must be a list of names, not '{domains}'")
+        else:
+            bad = [str(d) for d in domains if not DOMAIN.match(str(d))]
+            if bad:
+                problems.append(f"{where}.domains must be lower-case DNS names with a dot; got {', '.join(bad)}")
+    if port is not None and not (_whole(port) is not None and 1 <= _whole(port) <= 65535):
+        problems.append(f"{where}.port must be a port from 1 to 65535; got '{port}'")
+    module = _field(app, "wsgi_module")
+    if module not in (None, "") and not WSGI_MODULE.match(str(module)):
+        problems.append(f"{where}.wsgi_module must be 'module:callable'; got '{module}'")
+    for key, choices in APP_CHOICES.items():
+        value = _field(app, key)
+        if value is not None and value not in choices:
+            problems.append(f"{where}.{key} must be one of {', '.join(choices)}; got '{value}'")
+    path = _field(app, "healthcheck_path")
+    if path is not None and not str(path).startswith("/"):
+        problems.append(f"{where}.healthcheck_path must start with /; got '{path}'")
+    env = _field(app, "env")
+    if env is not None and not isinstance(env, dict):
+        problems.append(f"{where}.env must be a mapping of names to values")
+    for key, shared in APP_SECRETS.items():
+        value = _field(app, key) or shared_secrets.get(shared) or ""
+        if _unresolved(app, key):
+            problems.append(f"{where}.{key} cannot be worked out: is its vault variable defined "
+                            "(and the vault decrypted)?")
+        elif len(str(value)) < 16 and (_field(app, key) or shared in required):
+            problems.append(f"{where} has no {key} of 16 characters or more (its own from the vault, "
+                            f"else {shared}; an undefined vault variable counts as none)")
+    return problems
+
+
+def stack_app_problems(apps, shared_secrets=None, required=APP_SECRETS.values()):
+    """One sentence per problem of the apps (stack_apps): each app's fields,
+    then what two apps may not share. shared_secrets: the environment's
+    secrets an app without its own uses ({stack_db_password: ..., ...});
+    required: those of them the layout needs (stack_required_secrets: a
+    layout without an app tier may leave them out)."""
+    shared_secrets = shared_secrets or {}
+    if isinstance(apps, (str, dict)) or not hasattr(apps, "__iter__"):
+        return [f"stack_apps must be a list of apps, each {{name, domains, port, wsgi_module, ...}}; got '{apps}'"]
+    apps = list(apps)
+    if not apps:
+        return ["stack_apps is empty: the stack serves at least one app"]
+    problems, owners = [], {}
+    for index, app in enumerate(apps):
+        if not isinstance(app, dict):
+            problems.append(f"stack_apps[{index}] must be an app, {{name, domains, port, wsgi_module, ...}}; got '{app}'")
+            continue
+        name = _field(app, "name")
+        where = f"stack_apps[{index}] ({name})" if name else f"stack_apps[{index}]"
+        problems += _app_problems(where, app, shared_secrets, list(required))
+        label = str(name or index)
+        domains = _field(app, "domains")
+        shared = {
+            "name": [name],
+            "port": [_whole(_field(app, "port"))],
+            "domain": list(domains) if isinstance(domains, list) else [],
+            "certificate name": [_field(app, "cert_name") or name],
+            "secret_key": [_field(app, "secret_key") or shared_secrets.get("stack_app_secret_key")],
+            "db_password": [_field(app, "db_password") or shared_secrets.get("stack_db_password")],
+        }
+        for what, values in shared.items():
+            for value in values:
+                if value not in (None, ""):
+                    owners.setdefault((what, str(value)), []).append(label)
+    for (what, value), names in owners.items():
+        if len(names) > 1:
+            shown = "the same value" if what in APP_SECRETS else value
+            problems.append(f"the apps {' and '.join(names)} have {shown} as their {what}: each needs its own"
+                            + (" (from the vault)" if what in APP_SECRETS else ""))
+    return problems
+
+
+def stack_app_overrides(app, role_values):
+    """The role variables (role_values: name to value, as this app sees
+    them) whose value differs from the app's own field: the environment
+    sets them for every app. One phrase each."""
+    out = []
+    for key, names in APP_FIELDS.items():
+        own = _field(app, key)
+        if own is None:
+            continue
+        for name in names:
+            if name in role_values and role_values[name] != own:
+                out.append(f"{name} ('{role_values[name]}', the app's {key} is '{own}')")
+    return out
+
+
 class FilterModule:
     def filters(self):
-        return {"stack_value_problems": stack_value_problems}
+        return {
+            "stack_value_problems": stack_value_problems,
+            "stack_app_problems": stack_app_problems,
+            "stack_app_overrides": stack_app_overrides,
+        }

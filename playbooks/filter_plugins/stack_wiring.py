@@ -5,8 +5,12 @@ variables, and playbooks/preflight.yml calls the same ones to check every
 host before any change (tests/test_stack_wiring.py tests them as plain
 functions):
 
-- stack_upstreams: where each app host's Nginx listens (TCP on the host's
-  private address), which is where the load balancers send requests;
+- stack_app_upstreams: where each app host's Nginx listens for each app
+  (TCP on the host's private address), which is where the load balancers
+  send requests;
+- stack_app_users, stack_app_host_sites, stack_lb_sites,
+  stack_app_probe_jobs: each app's user, its site on the app hosts and on
+  the load balancers, and the monitoring job that probes it;
 - stack_openings: what a host opens in its firewall, from its groups and the
   other groups' addresses (default deny; each tier opens only to the tier
   that needs it, the exporters to the monitoring host only), plus the
@@ -40,12 +44,83 @@ def _endpoint(address, port):
     return f"{address}:{port}"
 
 
-def stack_upstreams(app_hosts, addresses, ports):
-    """Where each of app_hosts' Nginx listens, "address:port" (addresses and
-    ports: host name to private address, to the port it listens on). A host
-    that is also the load balancer is reached the same way: its own Nginx in
-    front of the app server serves the static files and media."""
-    return [_endpoint(addresses[host], _port(ports[host])) for host in app_hosts]
+def stack_app_upstreams(app_hosts, addresses, ports):
+    """Where each of app_hosts' Nginx listens for each app, {app:
+    ["address:port", ...]} in app_hosts' order (addresses: host name to
+    private address; ports: host name to {app: port}, as each host sees its
+    apps). A host that is also the load balancer is reached the same way: its
+    own Nginx in front of the app servers serves the static files and media."""
+    apps = list(ports[app_hosts[0]]) if app_hosts else []
+    return {app: [_endpoint(addresses[host], _port(ports[host][app])) for host in app_hosts] for app in apps}
+
+
+def _app_root(app):
+    return f"/srv/{app['name']}"
+
+
+def stack_app_users(apps):
+    """Each app's system user and its home, where its releases live."""
+    return [{"name": app["name"], "home": _app_root(app)} for app in apps]
+
+
+def stack_app_host_sites(apps, address):
+    """An app host's Nginx: one site per app on the host's private address
+    and the app's port, in front of the app server's socket, serving the
+    live release's static files and the shared media from disk."""
+    return [{"name": app["name"],
+             "listen": [_endpoint(address, _port(app["port"]))],
+             "upstream": f"unix:/run/{app['name']}/app.sock",
+             "static": [{"location": "/static/", "path": _app_root(app) + "/current/static",
+                         "max_age": 31536000, "immutable": True},
+                        {"location": "/media/", "path": _app_root(app) + "/shared/media", "max_age": 3600}]}
+            for app in apps]
+
+
+def stack_app_databases(apps, default_password):
+    """Each app's database and the role that owns it, both named after the
+    app, with the app's password or else the environment's."""
+    return [{"name": app["name"], "user": app["name"], "password": app.get("db_password") or default_password}
+            for app in apps]
+
+
+def stack_cert_dir(app, base_dir):
+    """Where the tls role writes an app's certificate."""
+    return f"{base_dir}/{app.get('cert_name') or app['name']}"
+
+
+def stack_lb_sites(apps, upstreams, tls_base_dir, locations):
+    """The load balancers' Nginx: one TLS site per app, for its domains,
+    with its certificate, to its upstreams; /static/ cached for a year and
+    /media/ for an hour (from any app host). The environment's added
+    locations (stack_nginx_*_locations) go to the first app's site."""
+    sites = []
+    for index, app in enumerate(apps):
+        cert = stack_cert_dir(app, tls_base_dir)
+        added = list(locations) if index == 0 else []
+        sites.append({
+            "name": app["name"],
+            "server_names": list(app["domains"]),
+            "upstreams": list(upstreams[app["name"]]),
+            "tls_certificate": cert + "/fullchain.pem",
+            "tls_certificate_key": cert + "/privkey.pem",
+            "tls_trusted_certificate": cert + "/chain.pem",
+            "rate_limit": True,
+            "static": [loc for loc in added if "path" in loc],
+            "cached": [{"location": "/static/", "max_age": 31536000, "immutable": True},
+                       {"location": "/media/", "max_age": 3600, "try_every_upstream": True}]
+                      + [loc for loc in added if "path" not in loc],
+        })
+    return sites
+
+
+def stack_app_probe_jobs(apps, probe_groups=("loadbalancers",)):
+    """A monitoring job per app after the first (the first app's is the
+    default app_pool job of stack_monitoring_jobs): each load balancer
+    probes the app's health path on every app host."""
+    return [{"name": "app_pool_" + app["name"], "exporter": "blackbox", "groups": list(probe_groups),
+             "probe_groups": ["app"], "probe_port": _port(app["port"]),
+             "probe_path": app.get("healthcheck_path") or "/healthz"}
+            for app in apps[1:]]
 
 
 def _rule(name, port, sources, proto="tcp"):
@@ -59,7 +134,8 @@ def stack_openings(host, addresses):
     """The firewall openings of one host.
 
     host: this host's side, plain values only (bindings/firewall.yml):
-      groups (its groups), app_port, db_port, vrrp (the load balancers share
+      groups (its groups), app_ports ({app: port}, the first app's opening
+      is "app-server", each other's "app-server-<app>"), db_port, vrrp (the load balancers share
       a floating address), exporter_ports ({exporter: port}), jobs
       (monitoring jobs: {exporter, groups}), monitoring_ports ({name: port},
       Prometheus' and Alertmanager's), ui_sources (who reaches those pages),
@@ -76,7 +152,9 @@ def stack_openings(host, addresses):
         if host["vrrp"]:
             rules.append(_rule("vrrp", None, addresses["loadbalancers"], proto="vrrp"))
     if "app" in groups:
-        rules.append(_rule("app-server", host["app_port"], addresses["loadbalancers"]))
+        for index, (app, port) in enumerate(host["app_ports"].items()):
+            name = "app-server" if index == 0 else "app-server-" + app
+            rules.append(_rule(name, port, addresses["loadbalancers"]))
     if "db" in groups:
         rules.append(_rule("postgresql", host["db_port"], addresses["app"]))
     monitoring = list(addresses.get("monitoring") or [])
@@ -105,7 +183,13 @@ def stack_port_clashes(openings, ssh_port):
 class FilterModule:
     def filters(self):
         return {
-            "stack_upstreams": stack_upstreams,
+            "stack_app_upstreams": stack_app_upstreams,
+            "stack_app_users": stack_app_users,
+            "stack_app_host_sites": stack_app_host_sites,
+            "stack_cert_dir": stack_cert_dir,
+            "stack_app_databases": stack_app_databases,
+            "stack_lb_sites": stack_lb_sites,
+            "stack_app_probe_jobs": stack_app_probe_jobs,
             "stack_openings": stack_openings,
             "stack_port_clashes": stack_port_clashes,
             "stack_job_groups": monitoring_job_groups,

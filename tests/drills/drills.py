@@ -421,7 +421,7 @@ CATALOGUE = [
     ("wrong type (a word for an int)", SITE, ["-e", "nginx_worker_connections=lots"], None,
      "nginx_worker_connections"),
     ("unknown app server", SITE, ["-e", "stack_app_server=waitress"], None,
-     "app_server_type must be one of: gunicorn, uwsgi, got: waitress"),
+     "server must be one of gunicorn, uwsgi; got 'waitress'"),
     ("missing secret", SITE, ["-e", "stack_db_password="], None,
      "The secret stack_db_password is missing or shorter than 16 characters"),
     ("malformed domain", SITE, ["-e", "stack_domain=shop..example"], None, "stack_domain a lower-case DNS name"),
