@@ -55,6 +55,8 @@ FLOATING = TOPOLOGY["vars"]["stack_floating_address"]
 RESULTS = HERE / "results"
 WORK = RESULTS / "work"
 NAME = "pyweb.localhost"
+# The second app of the local environment (the Django example, apps/shop).
+SHOP = "shop.pyweb.localhost"
 # Read from the first load balancer's container by check_stack(): the port it
 # publishes HTTPS on (127.0.0.1), its docker network and its image.
 PORT, NETWORK, IMAGE = 0, "", ""
@@ -90,8 +92,8 @@ def get(path, **kw):
     return web.request(PORT, path, NAME, cafile=str(CA), **kw)
 
 
-def live_release(app):
-    return sh(app, "basename $(readlink /srv/demo/current)")
+def live_release(app, name="demo"):
+    return sh(app, f"basename $(readlink /srv/{name}/current)")
 
 
 def load(**kw):
@@ -109,6 +111,14 @@ def new_release_source(tag, broken=False):
         init.write_text(init.read_text().replace(
             'return jsonify(status="ok", release=release, host=host)',
             'return jsonify(status="broken on purpose", release=release, host=host), 503'))
+    return src
+
+
+def new_shop_source(tag):
+    """A copy of the Django example that differs from the live one."""
+    src = WORK / f"shop-{tag}-{uuid.uuid4().hex[:6]}"
+    shutil.copytree(ROOT / "apps" / "shop", src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (src / "shop" / "DRILL").write_text(f"{tag} {time.time()}\n")
     return src
 
 
@@ -152,7 +162,8 @@ def drill_deploy():
     """A new release rolled across the app hosts under load, then rolled back."""
     before = {a: live_release(a) for a in APPS}
     src = new_release_source("deploy")
-    lo, proc, (t1, t2) = under_load(lambda lo: playbook("playbooks/deploy.yml", "-e", f"app_source_path={src}"))
+    lo, proc, (t1, t2) = under_load(lambda lo: playbook("playbooks/deploy.yml", "-e", "deploy_app=demo",
+                                                        "-e", f"app_source_path={src}"))
     after = {a: live_release(a) for a in APPS}
     new = set(after.values())
     tail = Load.summary(lo.window(t2 + 1))
@@ -161,7 +172,7 @@ def drill_deploy():
         "releases_before": before, "releases_after": after, "releases_answering_at_the_end": tail["by_release"],
         "stale_keepalive_retries": lo.stale_retries, "deploy_window_s": [t1, t2],
     }
-    lo2, proc2, (t3, t4) = under_load(lambda lo: playbook("playbooks/rollback.yml"))
+    lo2, proc2, (t3, t4) = under_load(lambda lo: playbook("playbooks/rollback.yml", "-e", "deploy_app=demo"))
     back = {a: live_release(a) for a in APPS}
     rollback = {"rollback_seconds": proc2.seconds, "rollback_rc": proc2.returncode, **Load.summary(lo2.samples),
                 "releases_after": back, "stale_keepalive_retries": lo2.stale_retries}
@@ -169,6 +180,41 @@ def drill_deploy():
           and set(tail["by_release"]) == new and proc2.returncode == 0 and rollback["failed"] == 0 and back == before)
     return verdict({"target": "0 failed requests during the deploy and the rollback; the new release answers at the end",
                     "deploy": deploy, "rollback": rollback}, ok)
+
+
+def drill_second_app():
+    """The second app (the Django example) deployed, then rolled back, under load on both apps."""
+    demo_before = {a: live_release(a) for a in APPS}
+    before = {a: live_release(a, "shop") for a in APPS}
+    src = new_shop_source("deploy")
+    # Both loads come from one client: together under the per-client rate limit (20 r/s).
+    demo = load(rate=8.0).start()
+    shop = Load(port=PORT, name=SHOP, cafile=str(CA), path="/healthz", rate=8.0).start()
+    time.sleep(3)
+    proc = playbook("playbooks/deploy.yml", "-e", "deploy_app=shop", "-e", f"app_source_path={src}", logname="deploy-shop")
+    after = {a: live_release(a, "shop") for a in APPS}
+    status, _, body = web.request(PORT, "/healthz", SHOP, cafile=str(CA))
+    answering = web.json_body(body).get("release") if status == 200 else None
+    proc2 = playbook("playbooks/rollback.yml", "-e", "deploy_app=shop", logname="rollback-shop")
+    back = {a: live_release(a, "shop") for a in APPS}
+    time.sleep(3)
+    demo.stop()
+    shop.stop()
+    demo_after = {a: live_release(a) for a in APPS}
+    figures = {
+        "deploy_seconds": proc.seconds, "deploy_rc": proc.returncode, "rollback_seconds": proc2.seconds,
+        "rollback_rc": proc2.returncode, "shop_releases_before": before, "shop_releases_after": after,
+        "shop_release_answering_after_the_deploy": answering, "shop_releases_after_the_rollback": back,
+        "shop_load": Load.summary(shop.samples), "demo_load": Load.summary(demo.samples),
+        "demo_releases_unchanged": demo_after == demo_before,
+    }
+    new = set(after.values())
+    ok = (proc.returncode == 0 and proc2.returncode == 0 and len(new) == 1 and new != set(before.values())
+          and answering in new and back == before and demo_after == demo_before
+          and figures["shop_load"]["failed"] == 0 and figures["demo_load"]["failed"] == 0
+          and figures["shop_load"]["requests"] > 0 and figures["demo_load"]["requests"] > 0)
+    return verdict({"target": "0 failed requests on either app while the second deploys and rolls back; "
+                              "the first app's release untouched", **figures}, ok)
 
 
 def drill_loss(mode="stop", victim=None, first=5.0, down_for=15.0):
@@ -218,7 +264,8 @@ def drill_reload():
     out = {}
     for how in ("reloaded", "restarted"):
         lo, proc, _ = under_load(lambda lo, how=how: playbook(
-            "playbooks/app_restart.yml", "-e", f"app_restart_state={how}", logname=f"app_restart-{how}"))
+            "playbooks/app_restart.yml", "-e", f"app_restart_state={how}", "-e", "deploy_app=demo",
+            logname=f"app_restart-{how}"))
         out[how] = {"seconds": proc.seconds, "rc": proc.returncode, **Load.summary(lo.samples),
                     "stale_keepalive_retries": lo.stale_retries}
     ok = all(v["rc"] == 0 and v["failed"] == 0 for v in out.values())
@@ -470,7 +517,8 @@ def drill_bad_inputs():
         inventory = INVENTORY
         if edit == "broken-release":
             # A 10 s health check (60 s by default): the refusal, not the wait, is the point.
-            args = ["-e", f"app_source_path={new_release_source('broken', broken=True)}", "-e", "app_healthcheck_timeout=10"]
+            args = ["-e", "deploy_app=demo", "-e", f"app_source_path={new_release_source('broken', broken=True)}",
+                    "-e", "app_healthcheck_timeout=10"]
             # The host that tried the release restarted its app server twice
             # (onto it, and back): its PID may change, nothing else may.
             allowed.add((APPS[0], "pids"))
@@ -506,6 +554,7 @@ def drill_bad_inputs():
 
 DRILLS = {
     "deploy": drill_deploy,
+    "second-app": drill_second_app,
     "loss": drill_loss,
     "kill": drill_loss_kill,
     "reload": drill_reload,

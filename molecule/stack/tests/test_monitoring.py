@@ -81,7 +81,7 @@ def test_the_unit_tests_catch_a_wrong_rule(host):
 
 def test_every_host_and_exporter_of_the_inventory_is_scraped_and_up(host):
     expected = {("node", h) for h in ADDRESSES} | {("nginx", lb) for lb in LB_HOSTS} | {
-        ("nginx_log", lb) for lb in LB_HOSTS} | {("app_pool", app) for app in APP_HOSTS} | {
+        ("nginx_log", lb) for lb in LB_HOSTS} | {(job, app) for app in APP_HOSTS for job in ("app_pool", "app_pool_shop")} | {
         ("postgres", "pyweb-stack-db1"), ("prometheus", "pyweb-stack-backup1"), ("alertmanager", "pyweb-stack-backup1"),
     }
 
@@ -91,10 +91,12 @@ def test_every_host_and_exporter_of_the_inventory_is_scraped_and_up(host):
         return seen if set(seen) == expected and set(seen.values()) == {"up"} else None
 
     wait_for(all_up, 90, "every target up")
-    # Each app host is probed from each load balancer, where Nginx reaches it.
-    probe = query(host, 'probe_success{job="app_pool"}')
-    assert {(r["metric"]["instance"], r["metric"]["prober"]): r["value"][1] for r in probe} == {
-        (app, lb): "1" for app in APP_HOSTS for lb in LB_HOSTS}
+    # Each app host is probed from each load balancer, where Nginx reaches
+    # it, for each app (the second app, the Django example, on its own port).
+    for job in ("app_pool", "app_pool_shop"):
+        probe = query(host, f'probe_success{{job="{job}"}}')
+        assert {(r["metric"]["instance"], r["metric"]["prober"]): r["value"][1] for r in probe} == {
+            (app, lb): "1" for app in APP_HOSTS for lb in LB_HOSTS}, job
 
 
 def test_nothing_fires_on_a_sound_stack(host):

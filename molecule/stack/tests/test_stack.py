@@ -24,6 +24,8 @@ from playbook_runner import ansible_playbook, said  # noqa: E402
 # Over SSH as the admin, with sudo (molecule.yml's connection options).
 testinfra_hosts = [uri("pyweb-stack-lb1")]
 NAME = "pyweb.localhost"
+# The second app of the local environment: the Django example (apps/shop).
+SHOP = "shop.pyweb.localhost"
 HTTPS, HTTP = 28443, 28080
 FLOATING = "10.59.0.100"
 MEDIA = "/srv/demo/shared/media"
@@ -132,6 +134,41 @@ def test_an_upload_is_served_whichever_host_got_it(cafile):
         assert web.header(headers, "X-App-Host") == [], headers  # the app host's Nginx, from disk
 
 
+def test_the_second_app_answers_for_its_own_name_with_its_own_certificate(cafile):
+    cert = web.peer_certificate(HTTPS, SHOP, cafile)
+    assert ("DNS", SHOP) in cert["subjectAltName"] and ("DNS", NAME) not in cert["subjectAltName"]
+    status, headers, body = web.request(HTTPS, "/admin/login/", SHOP, cafile=cafile)
+    assert status == 200 and b"Django" in body, body[:300]
+    assert web.header(headers, "Strict-Transport-Security")
+
+
+def test_the_second_apps_static_files_come_through_the_load_balancers_cache(cafile):
+    # Django does not serve its static files outside debug mode: the app
+    # hosts' Nginx serves what collectstatic collected, the load balancers cache it.
+    statuses = []
+    for _ in range(3):
+        status, headers, body = web.request(HTTPS, "/static/admin/css/base.css", SHOP, cafile=cafile)
+        assert status == 200 and b"{" in body
+        assert "immutable" in web.header(headers, "Cache-Control")[0]
+        statuses += web.header(headers, "X-Cache-Status")
+    assert statuses[-1] == "HIT"
+
+
+def test_a_row_written_through_the_second_app_lands_in_its_own_database(cafile):
+    text = f"shop-note-{uuid.uuid4().hex}"
+    status, _, body = web.request(HTTPS, "/notes", SHOP, cafile=cafile, method="POST",
+                                  headers={"Content-Type": "application/json"}, body=json.dumps({"body": text}))
+    assert status == 201, body
+    status, _, body = web.request(HTTPS, "/notes", SHOP, cafile=cafile)
+    assert text in [n["body"] for n in web.json_body(body)["notes"]]
+    db = other("pyweb-stack-db1")
+    assert db.check_output(f'runuser -u postgres -- psql -d shop -tAc "SELECT count(*) FROM notes_note WHERE body = \'{text}\'"') == "1"
+    # No rule admits its role to the first app's database (the postgresql
+    # scenario shows the refusal itself).
+    assert db.check_output("runuser -u postgres -- psql -tAc \"SELECT count(*) FROM pg_hba_file_rules "
+                           "WHERE 'shop' = ANY(user_name) AND 'demo' = ANY(database)\"") == "0"
+
+
 def test_the_floating_address_serves_the_site_from_either_load_balancer(cafile):
     """From a host on the stack's network, as clients reach the site once DNS
     points at the floating address: the first load balancer holds it, the
@@ -157,6 +194,8 @@ def test_the_floating_address_serves_the_site_from_either_load_balancer(cafile):
         ("pyweb-stack-lb2", "pyweb-stack-app2", 8000, True),
         ("pyweb-stack-db1", "pyweb-stack-app1", 8000, False),
         ("pyweb-stack-app2", "pyweb-stack-app1", 8000, False),
+        ("pyweb-stack-lb1", "pyweb-stack-app1", 8100, True),
+        ("pyweb-stack-db1", "pyweb-stack-app2", 8100, False),
         ("pyweb-stack-backup1", "pyweb-stack-lb1", 443, True),
         ("pyweb-stack-db1", "pyweb-stack-backup1", 22, True),
         ("pyweb-stack-lb1", "pyweb-stack-lb1", 8081, False),
