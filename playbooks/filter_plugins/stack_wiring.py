@@ -54,6 +54,12 @@ def stack_app_upstreams(app_hosts, addresses, ports):
     return {app: [_endpoint(addresses[host], _port(ports[host][app])) for host in app_hosts] for app in apps}
 
 
+def stack_app_socket(app):
+    """Where an app's server listens on each app host: a unix socket, which
+    the host's Nginx reaches."""
+    return f"unix:/run/{app['name']}/app.sock"
+
+
 def _app_root(app):
     return f"/srv/{app['name']}"
 
@@ -69,7 +75,7 @@ def stack_app_host_sites(apps, address):
     live release's static files and the shared media from disk."""
     return [{"name": app["name"],
              "listen": [_endpoint(address, _port(app["port"]))],
-             "upstream": f"unix:/run/{app['name']}/app.sock",
+             "upstream": stack_app_socket(app),
              "static": [{"location": "/static/", "path": _app_root(app) + "/current/static",
                          "max_age": 31536000, "immutable": True},
                         {"location": "/media/", "path": _app_root(app) + "/shared/media", "max_age": 3600}]}
@@ -185,6 +191,7 @@ class FilterModule:
         return {
             "stack_app_upstreams": stack_app_upstreams,
             "stack_app_users": stack_app_users,
+            "stack_app_socket": stack_app_socket,
             "stack_app_host_sites": stack_app_host_sites,
             "stack_cert_dir": stack_cert_dir,
             "stack_app_databases": stack_app_databases,
