@@ -114,6 +114,10 @@ def new_release_source(tag, broken=False):
     return src
 
 
+def demo_pid(app):
+    return sh(app, "systemctl show -p MainPID --value demo.service")
+
+
 def new_shop_source(tag):
     """A copy of the Django example that differs from the live one."""
     src = WORK / f"shop-{tag}-{uuid.uuid4().hex[:6]}"
@@ -184,7 +188,7 @@ def drill_deploy():
 
 def drill_second_app():
     """The second app (the Django example) deployed, then rolled back, under load on both apps."""
-    demo_before = {a: live_release(a) for a in APPS}
+    demo_before = {a: (live_release(a), demo_pid(a)) for a in APPS}
     before = {a: live_release(a, "shop") for a in APPS}
     src = new_shop_source("deploy")
     # Both loads come from one client: together under the per-client rate limit (20 r/s).
@@ -200,13 +204,14 @@ def drill_second_app():
     time.sleep(3)
     demo.stop()
     shop.stop()
-    demo_after = {a: live_release(a) for a in APPS}
+    demo_after = {a: (live_release(a), demo_pid(a)) for a in APPS}
     figures = {
         "deploy_seconds": proc.seconds, "deploy_rc": proc.returncode, "rollback_seconds": proc2.seconds,
         "rollback_rc": proc2.returncode, "shop_releases_before": before, "shop_releases_after": after,
         "shop_release_answering_after_the_deploy": answering, "shop_releases_after_the_rollback": back,
         "shop_load": Load.summary(shop.samples), "demo_load": Load.summary(demo.samples),
-        "demo_releases_unchanged": demo_after == demo_before,
+        # The first app's release and app server (its main process) untouched.
+        "demo_release_and_server_untouched": demo_after == demo_before,
     }
     new = set(after.values())
     ok = (proc.returncode == 0 and proc2.returncode == 0 and len(new) == 1 and new != set(before.values())
@@ -214,7 +219,7 @@ def drill_second_app():
           and figures["shop_load"]["failed"] == 0 and figures["demo_load"]["failed"] == 0
           and figures["shop_load"]["requests"] > 0 and figures["demo_load"]["requests"] > 0)
     return verdict({"target": "0 failed requests on either app while the second deploys and rolls back; "
-                              "the first app's release untouched", **figures}, ok)
+                              "the first app's release and app server untouched", **figures}, ok)
 
 
 def drill_loss(mode="stop", victim=None, first=5.0, down_for=15.0):
