@@ -148,19 +148,21 @@ def installed_packages(hosts):
 
 
 def floor(inventory, hosts, packages):
-    """The same packages with plain apt-get (one transaction per host) and the
-    app's pip install, on fresh containers, every host at once."""
+    """The same packages with plain apt-get (one transaction per host) and
+    each app's pip install (the local environment's apps, one virtualenv
+    each), on fresh containers, every host at once."""
     fresh_containers(inventory, "floor")
-    reqs = (ROOT / "apps" / "demo" / "requirements.txt").read_text()
+    names = [a["name"] for a in yaml.safe_load((LOCAL / "group_vars" / "all" / "main.yml").read_text())["stack_apps"]]
+    reqs = {n: (ROOT / "apps" / n / "requirements.txt").read_text() for n in names}
     gunicorn = re.search(r"gunicorn==[\d.]+", (ROOT / "group_vars" / "all" / "bindings" / "app.yml").read_text()).group(0)
 
     def one(host):
         started = time.monotonic()
         dexec(host, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
                     "--no-install-recommends " + " ".join(packages[host]) + " >/dev/null")
-        if "-app" in host:
-            dexec(host, f"cat > /tmp/req.txt <<'EOF'\n{reqs}\nEOF\n"
-                        f"python3 -m venv /tmp/venv && /tmp/venv/bin/pip install -q -r /tmp/req.txt {gunicorn}")
+        for name, text in (reqs.items() if "-app" in host else []):
+            dexec(host, f"cat > /tmp/req-{name}.txt <<'EOF'\n{text}\nEOF\n"
+                        f"python3 -m venv /tmp/venv-{name} && /tmp/venv-{name}/bin/pip install -q -r /tmp/req-{name}.txt {gunicorn}")
         return time.monotonic() - started
 
     started = time.monotonic()

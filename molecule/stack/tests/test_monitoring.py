@@ -106,14 +106,17 @@ def test_nothing_fires_on_a_sound_stack(host):
 def test_the_exporters_report_what_they_watch(host):
     assert query(host, "pg_up")[0]["value"][1] == "1"
     assert query(host, "nginx_up")[0]["value"][1] == "1"
-    # The site's certificate: its real expiry, far from the 14-day alert.
-    expiry = {r["metric"]["instance"]: r["value"][1]
+    # Each app's certificate (the demo's and the Django example's): its real
+    # expiry, far from the 14-day alert.
+    expiry = {(r["metric"]["instance"], r["metric"]["path"]): r["value"][1]
               for r in query(host, "pyweb_tls_certificate_not_after_timestamp_seconds")}
-    assert set(expiry) == set(LB_HOSTS)
+    paths = [f"/etc/ssl/pyweb/{name}/fullchain.pem" for name in ("pyweb", "shop")]
+    assert set(expiry) == {(lb, path) for lb in LB_HOSTS for path in paths}
     for lb in LB_HOSTS:
-        cert = other(lb).check_output(
-            "date -d \"$(openssl x509 -noout -enddate -in /etc/ssl/pyweb/pyweb/fullchain.pem | cut -d= -f2)\" +%s")
-        assert expiry[lb] == cert, lb
+        for path in paths:
+            cert = other(lb).check_output(
+                f"date -d \"$(openssl x509 -noout -enddate -in {path} | cut -d= -f2)\" +%s")
+            assert expiry[(lb, path)] == cert, (lb, path)
     assert not query(host, 'ALERTS{alertname="CertificateExpiring"}')
 
 
