@@ -136,7 +136,8 @@ def check_stack():
                   check=True).stdout.split()[0]
     IMAGE = run(["docker", "inspect", "-f", "{{.Config.Image}}", LB], check=True).stdout.strip()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    CA.write_text(sh(LB, "cat /etc/ssl/pyweb/pyweb/chain.pem"))
+    # Each app's certificate has a throwaway CA of its own (selfsigned mode).
+    CA.write_text(sh(LB, "cat /etc/ssl/pyweb/*/chain.pem") + "\n")
     status, _, _ = get("/healthz")
     if status != 200:
         sys.exit(f"https://127.0.0.1:{PORT}/healthz answers {status}: run `make up` first.")

@@ -38,9 +38,10 @@ def address(name):
 
 @pytest.fixture(scope="session")
 def cafile(tmp_path_factory):
-    """The CA of the site's self-signed certificate, as a user would trust it."""
+    """The CAs of the apps' self-signed certificates (the tls role makes a
+    throwaway CA per certificate), as a user would trust them."""
     path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    path.write_text(other("pyweb-stack-lb1").file("/etc/ssl/pyweb/pyweb/chain.pem").content_string)
+    path.write_text(other("pyweb-stack-lb1").check_output("cat /etc/ssl/pyweb/*/chain.pem") + "\n")
     return str(path)
 
 
