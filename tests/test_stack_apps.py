@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "playbooks" / "filter_plugins"))
-from stack_checks import stack_app_overrides, stack_app_problems  # noqa: E402
+from stack_checks import stack_app_overrides, stack_app_problems, stack_app_role_names  # noqa: E402
 
 SHARED = {"stack_app_secret_key": "k" * 32, "stack_db_password": "d" * 24}
 DEMO = {"name": "demo", "domains": ["www.a.test"], "port": 8000, "wsgi_module": "demo.wsgi:app"}
@@ -66,6 +66,8 @@ def test_an_environment_setting_that_contradicts_an_apps_own_field_is_named():
     seen = {"app_name": "shop", "app_server_type": "gunicorn", "app_env": {"ALLOWED_HOSTS": "shop.a.test"},
             "app_migrate_command": "python manage.py migrate"}
     assert stack_app_overrides(SHOP, seen) == ["app_server_type ('gunicorn', the app's server is 'uwsgi')"]
+    assert stack_app_role_names(SHOP) == ["app_name", "app_server_app_name", "tls_domains", "app_wsgi_module",
+                                          "app_server_wsgi_module", "app_server_type", "app_env"]
     # A field the app leaves out may come from the environment.
     assert stack_app_overrides(DEMO, {"app_migrate_command": "python manage.py migrate", "app_name": "demo"}) == []
 

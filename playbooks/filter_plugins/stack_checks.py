@@ -348,6 +348,11 @@ def stack_app_problems(apps, shared_secrets=None, required=APP_SECRETS.values())
     return problems
 
 
+def stack_app_role_names(app):
+    """The role variables that the fields this app gives set."""
+    return [name for key, names in APP_FIELDS.items() if key in app for name in names]
+
+
 def stack_app_overrides(app, role_values):
     """The role variables (role_values: name to value, as this app sees
     them) whose value differs from the app's own field: the environment
@@ -369,4 +374,5 @@ class FilterModule:
             "stack_value_problems": stack_value_problems,
             "stack_app_problems": stack_app_problems,
             "stack_app_overrides": stack_app_overrides,
+            "stack_app_role_names": stack_app_role_names,
         }
