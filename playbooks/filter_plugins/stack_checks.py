@@ -333,8 +333,7 @@ def stack_app_problems(apps, shared_secrets=None, required=APP_SECRETS.values())
             "port": [_whole(_field(app, "port"))],
             "domain": list(domains) if isinstance(domains, list) else [],
             "certificate name": [_field(app, "cert_name") or name],
-            "secret_key": [_field(app, "secret_key") or shared_secrets.get("stack_app_secret_key")],
-            "db_password": [_field(app, "db_password") or shared_secrets.get("stack_db_password")],
+            **{key: [_field(app, key) or shared_secrets.get(env)] for key, env in APP_SECRETS.items()},
         }
         for what, values in shared.items():
             for value in values:
