@@ -64,6 +64,11 @@ def _app_root(app):
     return f"/srv/{app['name']}"
 
 
+def stack_app_media_dirs(apps):
+    """Each app's uploads on an app host (the app role's shared/media)."""
+    return [_app_root(app) + "/shared/media" for app in apps]
+
+
 def stack_app_users(apps):
     """Each app's system user and its home, where its releases live."""
     return [{"name": app["name"], "home": _app_root(app)} for app in apps]
@@ -78,7 +83,7 @@ def stack_app_host_sites(apps, address):
              "upstream": stack_app_socket(app),
              "static": [{"location": "/static/", "path": _app_root(app) + "/current/static",
                          "max_age": 31536000, "immutable": True},
-                        {"location": "/media/", "path": _app_root(app) + "/shared/media", "max_age": 3600}]}
+                        {"location": "/media/", "path": stack_app_media_dirs([app])[0], "max_age": 3600}]}
             for app in apps]
 
 
@@ -191,6 +196,7 @@ class FilterModule:
         return {
             "stack_app_upstreams": stack_app_upstreams,
             "stack_app_users": stack_app_users,
+            "stack_app_media_dirs": stack_app_media_dirs,
             "stack_app_socket": stack_app_socket,
             "stack_app_host_sites": stack_app_host_sites,
             "stack_cert_dir": stack_cert_dir,
