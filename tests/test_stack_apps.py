@@ -49,6 +49,29 @@ def test_each_problem_names_the_app_and_the_value(apps, expected):
     assert any(expected in p for p in problems), problems
 
 
+def test_a_removed_app_needs_only_its_name_and_frees_its_port_domains_and_secrets():
+    gone = {"name": "shop", "state": "absent"}
+    assert stack_app_problems([DEMO, gone], SHARED) == []
+    # Its successor may take over its port, domains and secrets: nothing
+    # of the removed app serves them any more.
+    old = {**SHOP, "name": "oldshop", "cert_name": "oldshop", "state": "absent"}
+    assert stack_app_problems([DEMO, SHOP, old], SHARED) == []
+
+
+@pytest.mark.parametrize("apps, expected", [
+    ([DEMO, {"state": "absent"}], "stack_apps[1] (state: absent) needs the name of the app to remove; got 'None'"),
+    ([DEMO, {"name": "shop", "state": "gone"}], "stack_apps[1] (shop).state must be one of present, absent; got 'gone'"),
+    ([DEMO, {"name": "shop", "state": "absent", "domian": "x"}], "stack_apps[1] (shop) has no field domian"),
+    ([{**DEMO, "state": "absent"}], "every app of stack_apps has state: absent"),
+    # Its user, database and certificate's files stay: their names stay its own.
+    ([DEMO, {"name": "demo", "state": "absent"}], "the apps demo and demo have demo as their name"),
+    ([DEMO, {"name": "old", "cert_name": "demo", "state": "absent"}], "have demo as their certificate name"),
+])
+def test_a_removed_app_is_checked_too(apps, expected):
+    problems = stack_app_problems(apps, SHARED)
+    assert any(expected in p for p in problems), problems
+
+
 def test_a_secret_that_cannot_be_worked_out_counts_as_missing():
     class Undefined(dict):
         def get(self, key, default=None):

@@ -237,8 +237,10 @@ APP_FIELDS = {
     "collectstatic_command": ("app_collectstatic_command",),
     "healthcheck_path": ("app_healthcheck_path",),
     "env": ("app_env",),
+    "state": (),
 }
-APP_CHOICES = {"server": ("gunicorn", "uwsgi"), "source_type": ("directory", "archive", "git")}
+APP_CHOICES = {"server": ("gunicorn", "uwsgi"), "source_type": ("directory", "archive", "git"),
+               "state": ("present", "absent")}
 # An app's secrets, and the environment's variable each one defaults to.
 APP_SECRETS = {"secret_key": "stack_app_secret_key", "db_password": "stack_db_password"}
 
@@ -261,7 +263,26 @@ def _unresolved(app, key):
     return False
 
 
+def stack_app_removed(app):
+    """The app is one to take off the hosts (state: absent)."""
+    return isinstance(app, dict) and _field(app, "state") == "absent"
+
+
+def _removed_app_problems(where, app):
+    """A removed app needs its name (what to take off the hosts) only."""
+    problems = []
+    unknown = sorted(str(k) for k in app if k not in APP_FIELDS)
+    if unknown:
+        problems.append(f"{where} has no field {', '.join(unknown)} (its fields: {', '.join(APP_FIELDS)})")
+    name = _field(app, "name")
+    if name in (None, "") or not APP_NAME.match(str(name)):
+        problems.append(f"{where} (state: absent) needs the name of the app to remove; got '{name}'")
+    return problems
+
+
 def _app_problems(where, app, shared_secrets, required):
+    if stack_app_removed(app):
+        return _removed_app_problems(where, app)
     problems = []
     unknown = sorted(str(k) for k in app if k not in APP_FIELDS)
     if unknown:
@@ -319,6 +340,8 @@ def stack_app_problems(apps, shared_secrets=None, required=APP_SECRETS.values())
     if not apps:
         return ["stack_apps is empty: the stack serves at least one app"]
     problems, owners = [], {}
+    if all(stack_app_removed(app) for app in apps):
+        problems.append("every app of stack_apps has state: absent: the stack serves at least one app")
     for index, app in enumerate(apps):
         if not isinstance(app, dict):
             problems.append(f"stack_apps[{index}] must be an app, {{name, domains, port, wsgi_module, ...}}; got '{app}'")
@@ -328,6 +351,14 @@ def stack_app_problems(apps, shared_secrets=None, required=APP_SECRETS.values())
         problems += _app_problems(where, app, shared_secrets, list(required))
         label = str(name or index)
         domains = _field(app, "domains")
+        if stack_app_removed(app):
+            # A removed app keeps its name (its user, database and files stay)
+            # and its certificate's name (its files stay); its port, domains
+            # and secrets are free for another app.
+            for what, value in (("name", name), ("certificate name", _field(app, "cert_name") or name)):
+                if value not in (None, ""):
+                    owners.setdefault((what, str(value)), []).append(label)
+            continue
         shared = {
             "name": [name],
             "port": [_whole(_field(app, "port"))],
@@ -374,4 +405,5 @@ class FilterModule:
             "stack_app_problems": stack_app_problems,
             "stack_app_overrides": stack_app_overrides,
             "stack_app_role_names": stack_app_role_names,
+            "stack_app_removed": stack_app_removed,
         }

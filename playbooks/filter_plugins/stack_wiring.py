@@ -54,6 +54,17 @@ def stack_app_upstreams(app_hosts, addresses, ports):
     return {app: [_endpoint(addresses[host], _port(ports[host][app])) for host in app_hosts] for app in apps}
 
 
+def stack_live_apps(apps):
+    """The apps the hosts serve: every app but those with state: absent."""
+    return [app for app in apps if app.get("state", "present") != "absent"]
+
+
+def stack_removed_apps(apps):
+    """The apps to take off the hosts (state: absent): their app server,
+    sites and open ports go; their user, files and database stay."""
+    return [app for app in apps if app.get("state", "present") == "absent"]
+
+
 def stack_app_socket(app):
     """Where an app's server listens on each app host: a unix socket, which
     the host's Nginx reaches."""
@@ -194,6 +205,8 @@ def stack_port_clashes(openings, ssh_port):
 class FilterModule:
     def filters(self):
         return {
+            "stack_live_apps": stack_live_apps,
+            "stack_removed_apps": stack_removed_apps,
             "stack_app_upstreams": stack_app_upstreams,
             "stack_app_users": stack_app_users,
             "stack_app_media_dirs": stack_app_media_dirs,

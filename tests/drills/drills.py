@@ -223,6 +223,104 @@ def drill_second_app():
                               "the first app's release and app server untouched", **figures}, ok)
 
 
+# A third app, added to the environment's list for the add-app drill: the
+# demo's code under another name, on a port of its own.
+BLOG = "blog.pyweb.localhost"
+BLOG_PORT = 8200
+
+
+def environment_apps():
+    """The environment's stack_apps as written (their templates unrendered:
+    Ansible renders them in the extra vars as it does in group_vars)."""
+    for f in sorted((INVENTORY / "group_vars" / "all").glob("*.yml")):
+        data = yaml.safe_load(f.read_text()) or {}
+        if "stack_apps" in data:
+            return data["stack_apps"]
+    sys.exit(f"{INVENTORY}/group_vars/all sets no stack_apps: the add-app drill adds to the environment's list")
+
+
+def apps_vars(tag, extra_app):
+    """An extra-vars file: the environment's apps and one more (mode 0600: it
+    holds the new app's generated secrets; the drill deletes it)."""
+    path = WORK / f"apps-{tag}.yml"
+    path.write_text(yaml.safe_dump({"stack_apps": environment_apps() + [extra_app]}))
+    path.chmod(0o600)
+    return path
+
+
+def blog_request(path="/healthz"):
+    """GET through the load balancer as blog.pyweb.localhost: (status,
+    release), or (None, the error) when the load balancer refuses the name."""
+    try:
+        status, _, body = web.request(PORT, path, BLOG, cafile=str(RESULTS / "ca-blog.pem"))
+        return status, web.json_body(body).get("release") if status == 200 else None
+    except (OSError, ValueError) as e:
+        return None, type(e).__name__
+
+
+def blog_on_hosts():
+    """On each app host: the blog's server units, its port in the firewall,
+    its files; on the database host its database."""
+    state = {a: sh(a, "ls /etc/systemd/system/blog.socket /etc/systemd/system/blog.service 2>/dev/null | wc -l;"
+                      f" nft list ruleset | grep -c 'dport {BLOG_PORT} ' || true;"
+                      " test -d /srv/blog/shared && echo kept || echo gone").split("\n") for a in APPS}
+    state[DB] = sh(DB, "runuser -u postgres -- psql -tAc \"SELECT count(*) FROM pg_database WHERE datname = 'blog'\"")
+    return state
+
+
+def drill_add_app():
+    """A third app added to the inventory, then removed (state: absent), under load on the first two."""
+    demo_before = {a: (live_release(a), demo_pid(a)) for a in APPS}
+    shop_before = {a: live_release(a, "shop") for a in APPS}
+    src = WORK / f"blog-{uuid.uuid4().hex[:6]}"
+    shutil.copytree(ROOT / "apps" / "demo", src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    blog = {"name": "blog", "domains": [BLOG], "port": BLOG_PORT, "wsgi_module": "demo.wsgi:app",
+            "server": "gunicorn", "source_path": str(src),
+            "secret_key": uuid.uuid4().hex + uuid.uuid4().hex, "db_password": uuid.uuid4().hex}
+    added, removed = apps_vars("add", blog), apps_vars("remove", {"name": "blog", "state": "absent"})
+    # The tiers an app touches: its database and role, the app hosts'
+    # openings, its server, release and site, its certificate and the load
+    # balancers' site; the app tier for the new app only.
+    tiers = ("--tags", "db,firewall,app,web", "-e", "deploy_app=blog")
+    demo = load(rate=8.0).start()
+    shop = Load(port=PORT, name=SHOP, cafile=str(CA), path="/healthz", rate=8.0).start()
+    time.sleep(3)
+    try:
+        proc = playbook(SITE, *tiers, "-e", f"@{added}", logname="add-app")
+        (RESULTS / "ca-blog.pem").write_text(sh(LB, "cat /etc/ssl/pyweb/blog/chain.pem", check=False) + "\n")
+        serving = blog_request()
+        on_hosts = blog_on_hosts()
+        proc2 = playbook(SITE, "--tags", "db,firewall,app,web", "-e", f"@{removed}", logname="remove-app")
+        refused = blog_request()
+        gone = blog_on_hosts()
+    finally:
+        time.sleep(3)
+        demo.stop()
+        shop.stop()
+        added.unlink()
+        removed.unlink()
+    demo_after = {a: (live_release(a), demo_pid(a)) for a in APPS}
+    shop_after = {a: live_release(a, "shop") for a in APPS}
+    figures = {
+        "add_seconds": proc.seconds, "add_rc": proc.returncode, "remove_seconds": proc2.seconds,
+        "remove_rc": proc2.returncode, "blog_answers_after_the_add": serving, "blog_after_the_removal": refused,
+        # [server units, firewall rules for its port, /srv/blog] per app host; its database.
+        "blog_on_the_hosts_after_the_add": on_hosts, "blog_on_the_hosts_after_the_removal": gone,
+        "demo_load": Load.summary(demo.samples), "shop_load": Load.summary(shop.samples),
+        "demo_release_and_server_untouched": demo_after == demo_before, "shop_release_untouched": shop_after == shop_before,
+    }
+    ok = (proc.returncode == 0 and proc2.returncode == 0 and serving[0] == 200 and serving[1]
+          and refused[0] is None
+          and all(on_hosts[a] == ["2", "1", "kept"] for a in APPS) and on_hosts[DB] == "1"
+          and all(gone[a] == ["0", "0", "kept"] for a in APPS) and gone[DB] == "1"
+          and demo_after == demo_before and shop_after == shop_before
+          and figures["demo_load"]["failed"] == 0 and figures["shop_load"]["failed"] == 0
+          and figures["demo_load"]["requests"] > 0 and figures["shop_load"]["requests"] > 0)
+    return verdict({"target": "the new app serves after the add and is refused after the removal (its server, site "
+                              "and port gone, its files and database kept); 0 failed requests on the other two "
+                              "apps, whose releases and servers are untouched", **figures}, ok)
+
+
 def drill_loss(mode="stop", victim=None, first=5.0, down_for=15.0):
     """An app host is stopped (systemd shuts it down) under load, then comes back."""
     victim = victim or APPS[-1]
@@ -561,6 +659,7 @@ def drill_bad_inputs():
 DRILLS = {
     "deploy": drill_deploy,
     "second-app": drill_second_app,
+    "add-app": drill_add_app,
     "loss": drill_loss,
     "kill": drill_loss_kill,
     "reload": drill_reload,

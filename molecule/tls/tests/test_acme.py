@@ -1,13 +1,34 @@
 """acme mode: certbot against a local Pebble server, through Nginx's webroot."""
 
+import os
 import re
+import sys
 import time
+from pathlib import Path
 
 from helpers import file_serial, served_serial
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from playbook_runner import ansible_playbook  # noqa: E402
+
 testinfra_hosts = ["ansible://pyweb-tls-acme"]
 
-
+# A second certificate, obtained by hand as an earlier run would have, then
+# taken out of service with the role's remove tasks (an app removed from the
+# stack): twice, the second run finding nothing to do.
+RETIRE = """
+- name: Retire a certificate
+  hosts: pyweb-tls-acme
+  become: true
+  gather_facts: false
+  tasks:
+    - name: Take it out of service
+      ansible.builtin.include_role:
+        name: tls
+        tasks_from: remove
+      vars:
+        tls_cert_name: retired
+"""
 
 def test_acme_certificate_comes_from_the_acme_server(host):
     issuer = host.check_output("openssl x509 -in /etc/ssl/pyweb/site/cert.pem -noout -issuer")
@@ -38,3 +59,22 @@ def test_acme_renewal_installs_the_new_certificate_and_reloads_nginx(host):
     assert after != before
     assert after == file_serial(host, "/etc/ssl/pyweb/site/cert.pem")
     assert re.search(r"installed the certificate", host.check_output("journalctl -t pyweb-tls --no-pager"))
+
+
+def test_a_retired_certificate_is_no_longer_renewed(host, tmp_path):
+    issue = host.run("REQUESTS_CA_BUNDLE=/etc/pebble/cert.pem certbot certonly --non-interactive --agree-tos"
+                     " --email ops@pyweb.test --server https://localhost:14000/dir --webroot"
+                     " --webroot-path /var/www/acme --cert-name retired -d acme.pyweb.test"
+                     " && install -m 0755 /dev/null /usr/local/sbin/pyweb-tls-install-retired")
+    assert issue.rc == 0, issue.stderr
+    assert "Certificate Name: retired" in host.check_output("certbot certificates")
+    playbook = tmp_path / "retire.yml"
+    playbook.write_text(RETIRE)
+    runs = [ansible_playbook(playbook, inventory=os.environ["MOLECULE_INVENTORY_FILE"], timeout=300) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stdout[-3000:]
+    assert re.search(r"pyweb-tls-acme\s*: ok=\d+\s+changed=[1-9]", runs[0].stdout)
+    assert re.search(r"pyweb-tls-acme\s*: ok=\d+\s+changed=0", runs[1].stdout)
+    listed = host.check_output("certbot certificates")
+    assert "Certificate Name: retired" not in listed and "Certificate Name: site" in listed
+    assert not host.file("/usr/local/sbin/pyweb-tls-install-retired").exists
+    assert not host.file("/etc/letsencrypt/renewal/retired.conf").exists
