@@ -133,9 +133,15 @@ def test_bad_values_stop_the_run_before_any_role(tmp_path, extra, expected):
     check_failure(preflight(tmp_path, **extra), expected)
 
 
-def test_two_apps_pass(tmp_path):
-    run = preflight(tmp_path, stack_apps=[DEMO_APP, SHOP_APP])
+def test_two_apps_and_a_removed_one_pass(tmp_path):
+    # The removed app needs its name only; every role's variables (its
+    # sites to delete among them) pass their specs on every host.
+    run = preflight(tmp_path, stack_apps=[DEMO_APP, SHOP_APP, {"name": "blog", "state": "absent"}])
     assert run.rc == 0, run.failures() or run.stderr
+    # Its sites go on the load balancer and the two app hosts.
+    removed = [r["ansible_facts"]["preflight_role_values"]["values"].get("nginx_removed_sites")
+               for r in run.task_results("Read every role's variables")]
+    assert sorted(map(tuple, removed)) == [(), (), ("blog",), ("blog",), ("blog",)], removed
 
 
 def test_a_port_clash_is_a_clash_only_on_a_host_holding_both(tmp_path):

@@ -11,7 +11,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "playbooks" / "filter_plugins"))
 from stack_wiring import (  # noqa: E402
     stack_app_databases, stack_app_host_sites, stack_app_probe_jobs, stack_app_upstreams, stack_lb_sites, stack_openings,
-    stack_live_apps, stack_port_clashes, stack_removed_apps)
+    stack_apps_removed, stack_apps_served, stack_port_clashes)
 from monitoring_jobs import monitoring_host_exporters, monitoring_job_groups  # noqa: E402  (the role's, through stack_wiring)
 
 ADDRESSES = {"loadbalancers": ["10.0.0.2", "10.0.0.3"], "app": ["10.0.0.11", "10.0.0.12"], "db": ["10.0.0.21"],
@@ -136,9 +136,9 @@ def test_each_app_has_its_app_host_site_database_and_probe():
 def test_a_removed_app_leaves_the_served_ones_in_their_order():
     gone = {"name": "blog", "state": "absent"}
     apps = [APPS[0], gone, {**APPS[1], "state": "present"}]
-    assert [a["name"] for a in stack_live_apps(apps)] == ["demo", "shop"]
-    assert stack_removed_apps(apps) == [gone]
-    assert stack_removed_apps(APPS) == []
+    assert [a["name"] for a in stack_apps_served(apps)] == ["demo", "shop"]
+    assert stack_apps_removed(apps) == [gone]
+    assert stack_apps_removed(APPS) == []
 
 
 def test_the_monitoring_roles_rules_for_its_jobs():

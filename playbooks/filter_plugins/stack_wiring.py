@@ -54,12 +54,12 @@ def stack_app_upstreams(app_hosts, addresses, ports):
     return {app: [_endpoint(addresses[host], _port(ports[host][app])) for host in app_hosts] for app in apps}
 
 
-def stack_live_apps(apps):
+def stack_apps_served(apps):
     """The apps the hosts serve: every app but those with state: absent."""
     return [app for app in apps if app.get("state", "present") != "absent"]
 
 
-def stack_removed_apps(apps):
+def stack_apps_removed(apps):
     """The apps to take off the hosts (state: absent): their app server,
     sites and open ports go; their user, files and database stay."""
     return [app for app in apps if app.get("state", "present") == "absent"]
@@ -205,8 +205,8 @@ def stack_port_clashes(openings, ssh_port):
 class FilterModule:
     def filters(self):
         return {
-            "stack_live_apps": stack_live_apps,
-            "stack_removed_apps": stack_removed_apps,
+            "stack_apps_served": stack_apps_served,
+            "stack_apps_removed": stack_apps_removed,
             "stack_app_upstreams": stack_app_upstreams,
             "stack_app_users": stack_app_users,
             "stack_app_media_dirs": stack_app_media_dirs,

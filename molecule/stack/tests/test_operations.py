@@ -1,6 +1,7 @@
 """The operations drills (tests/drills/drills.py, `make drills` on the local
 stack) on this scenario's converge: a zero-downtime deploy and rollback under
-load, an app host stopped and killed under load, reload and restart on every
+load (of the demo, then of the Django example), a third app added and taken
+off again under load on the other two, an app host stopped and killed under load, reload and restart on every
 app host in turn, backup and restore byte-equal, the load balancer holding the
 floating address stopped and killed under load, and the catalogue of bad
 inputs refused before any change (the cases only real hosts can show, and
