@@ -1,10 +1,10 @@
-"""etcd: three members bootstrapped together, one store that survives losing
-one of them, and a member that comes back catches up."""
+"""etcd (the cluster's configuration store): three members, the two database
+hosts and the witness, bootstrapped together."""
 
 import json
 
-testinfra_hosts = ["ansible://pyweb-etcd-1", "ansible://pyweb-etcd-2", "ansible://pyweb-etcd-3"]
-MEMBERS = ["etcd-1", "etcd-2", "etcd-3"]
+testinfra_hosts = ["ansible://pyweb-dbc-db1", "ansible://pyweb-dbc-db2", "ansible://pyweb-dbc-witness"]
+MEMBERS = ["db1", "db2", "witness"]
 
 
 def etcdctl(host, *args):

@@ -1,12 +1,13 @@
-"""Losing one member of three: the other two keep a majority and keep
-writing; the member, started again, catches up on what it missed."""
+"""Losing one etcd member of three (the witness's): the other two keep a
+majority and keep writing, and so does the database cluster; the member,
+started again, catches up on what it missed."""
 
 import os
 import uuid
 
 import testinfra
 
-testinfra_hosts = ["ansible://pyweb-etcd-1"]
+testinfra_hosts = ["ansible://pyweb-dbc-db1"]
 
 
 def etcdctl(host, *args):
@@ -14,7 +15,7 @@ def etcdctl(host, *args):
 
 
 def test_the_store_keeps_writing_without_one_member_which_catches_up(host):
-    victim = testinfra.get_host(f"ansible://pyweb-etcd-3?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+    victim = testinfra.get_host(f"ansible://pyweb-dbc-witness?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
     value = uuid.uuid4().hex
     assert victim.run("systemctl stop etcd").rc == 0
     try:

@@ -1,5 +1,5 @@
-"""What the role refuses, before any change: data it did not bootstrap, and a
-change of a running cluster's members."""
+"""What the etcd role refuses, before any change: data it did not bootstrap,
+a change of a running cluster's members, an even number of members."""
 
 import json
 import os
@@ -11,13 +11,13 @@ import testinfra
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from playbook_runner import ansible_playbook, said  # noqa: E402
 
-testinfra_hosts = ["ansible://pyweb-etcd-1"]
+testinfra_hosts = ["ansible://pyweb-dbc-db1"]
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
 
 
 def members():
-    hosts = {n: testinfra.get_host(f"ansible://pyweb-{n}?ansible_inventory={INVENTORY}") for n in ("etcd-1", "etcd-2", "etcd-3")}
+    hosts = {n: testinfra.get_host(f"ansible://pyweb-dbc-{n}?ansible_inventory={INVENTORY}") for n in ("db1", "db2", "witness")}
     return [{"name": n, "address": h.check_output("hostname -I").split()[0]} for n, h in hosts.items()]
 
 
@@ -39,11 +39,11 @@ def test_data_of_another_cluster_is_refused_and_kept(host):
 
 def test_a_change_of_a_running_clusters_members_is_refused(host):
     before = settings(host)
-    grown = members() + [{"name": "etcd-4", "address": "192.0.2.4"}, {"name": "etcd-5", "address": "192.0.2.5"}]
+    grown = members() + [{"name": "extra-1", "address": "192.0.2.4"}, {"name": "extra-2", "address": "192.0.2.5"}]
     run = converge("-e", json.dumps({"etcd_members": grown}))
     assert run.returncode != 0
-    assert ("The running cluster's members are etcd-1, etcd-2, etcd-3; etcd_members names "
-            "etcd-1, etcd-2, etcd-3, etcd-4, etcd-5") in said(run)
+    assert ("The running cluster's members are db1, db2, witness; etcd_members names "
+            "db1, db2, extra-1, extra-2, witness") in said(run)
     assert settings(host) == before
 
 
