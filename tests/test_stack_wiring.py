@@ -10,7 +10,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "playbooks" / "filter_plugins"))
 from stack_wiring import (  # noqa: E402
-    stack_app_databases, stack_app_host_sites, stack_app_root, stack_app_probe_jobs, stack_app_upstreams, stack_lb_sites, stack_openings,
+    stack_app_databases, stack_app_host_sites, stack_app_probe_jobs, stack_app_upstreams, stack_lb_sites, stack_openings,
     stack_apps_removed, stack_apps_served, stack_port_clashes)
 from monitoring_jobs import monitoring_host_exporters, monitoring_job_groups  # noqa: E402  (the role's, through stack_wiring)
 
@@ -125,7 +125,6 @@ def test_each_app_has_its_app_host_site_database_and_probe():
     demo, shop = stack_app_host_sites(APPS, "fd00::11")
     assert shop["listen"] == ["[fd00::11]:8100"] and shop["upstream"] == "unix:/run/shop/app.sock"
     assert [s["path"] for s in shop["static"]] == ["/srv/shop/current/static", "/srv/shop/shared/media"]
-    assert stack_app_root(APPS[1]) == "/srv/shop"
     assert stack_app_databases(APPS, "the-environment-s") == [
         {"name": "demo", "user": "demo", "password": "the-environment-s"},
         {"name": "shop", "user": "shop", "password": "own-password-of-shop"}]

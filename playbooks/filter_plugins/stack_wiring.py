@@ -8,10 +8,6 @@ functions):
 - stack_app_upstreams: where each app host's Nginx listens for each app
   (TCP on the host's private address), which is where the load balancers
   send requests;
-- stack_apps_served, stack_apps_removed: the apps the hosts serve, and
-  those to take off them (state: absent);
-- stack_app_root, stack_app_socket, stack_app_media_dirs: an app's
-  directory, its app server's socket, its uploads;
 - stack_app_users, stack_app_host_sites, stack_lb_sites,
   stack_app_probe_jobs: each app's user, its site on the app hosts and on
   the load balancers, and the monitoring job that probes it;
@@ -75,20 +71,18 @@ def stack_app_socket(app):
     return f"unix:/run/{app['name']}/app.sock"
 
 
-def stack_app_root(app):
-    """An app's directory on an app host: its releases, virtualenvs, shared
-    settings and media (the app role's app_root, the app server's)."""
+def _app_root(app):
     return f"/srv/{app['name']}"
 
 
 def stack_app_media_dirs(apps):
     """Each app's uploads on an app host (the app role's shared/media)."""
-    return [stack_app_root(app) + "/shared/media" for app in apps]
+    return [_app_root(app) + "/shared/media" for app in apps]
 
 
 def stack_app_users(apps):
     """Each app's system user and its home, where its releases live."""
-    return [{"name": app["name"], "home": stack_app_root(app)} for app in apps]
+    return [{"name": app["name"], "home": _app_root(app)} for app in apps]
 
 
 def stack_app_host_sites(apps, address):
@@ -98,7 +92,7 @@ def stack_app_host_sites(apps, address):
     return [{"name": app["name"],
              "listen": [_endpoint(address, _port(app["port"]))],
              "upstream": stack_app_socket(app),
-             "static": [{"location": "/static/", "path": stack_app_root(app) + "/current/static",
+             "static": [{"location": "/static/", "path": _app_root(app) + "/current/static",
                          "max_age": 31536000, "immutable": True},
                         {"location": "/media/", "path": stack_app_media_dirs([app])[0], "max_age": 3600}]}
             for app in apps]
@@ -217,7 +211,6 @@ class FilterModule:
             "stack_app_users": stack_app_users,
             "stack_app_media_dirs": stack_app_media_dirs,
             "stack_app_socket": stack_app_socket,
-            "stack_app_root": stack_app_root,
             "stack_app_host_sites": stack_app_host_sites,
             "stack_cert_dir": stack_cert_dir,
             "stack_app_databases": stack_app_databases,
