@@ -268,25 +268,17 @@ def stack_app_removed(app):
     return isinstance(app, dict) and _field(app, "state") == "absent"
 
 
-def _removed_app_problems(where, app):
-    """A removed app needs its name (what to take off the hosts) only."""
-    problems = []
-    unknown = sorted(str(k) for k in app if k not in APP_FIELDS)
-    if unknown:
-        problems.append(f"{where} has no field {', '.join(unknown)} (its fields: {', '.join(APP_FIELDS)})")
-    name = _field(app, "name")
-    if name in (None, "") or not APP_NAME.match(str(name)):
-        problems.append(f"{where} (state: absent) needs the name of the app to remove; got '{name}'")
-    return problems
-
-
 def _app_problems(where, app, shared_secrets, required):
-    if stack_app_removed(app):
-        return _removed_app_problems(where, app)
     problems = []
     unknown = sorted(str(k) for k in app if k not in APP_FIELDS)
     if unknown:
         problems.append(f"{where} has no field {', '.join(unknown)} (its fields: {', '.join(APP_FIELDS)})")
+    if stack_app_removed(app):
+        # A removed app needs its name (what to take off the hosts) only.
+        name = _field(app, "name")
+        if name in (None, "") or not APP_NAME.match(str(name)):
+            problems.append(f"{where} (state: absent) needs the name of the app to remove; got '{name}'")
+        return problems
     for key in ("name", "domains", "port", "wsgi_module"):
         if _field(app, key) in (None, "", []):
             problems.append(f"{where} needs {key}")
@@ -405,5 +397,4 @@ class FilterModule:
             "stack_app_problems": stack_app_problems,
             "stack_app_overrides": stack_app_overrides,
             "stack_app_role_names": stack_app_role_names,
-            "stack_app_removed": stack_app_removed,
         }
