@@ -610,6 +610,15 @@ BAD_INPUTS = {"all": [c[0] for c in CATALOGUE], "real-hosts": [c[0] for c in CAT
 CHOSEN_BAD_INPUTS = BAD_INPUTS["all"]
 
 
+def failure_lines(proc, count=4):
+    """The last lines of a run that say why it stopped (its log is under
+    results/logs/, which a CI machine does not keep)."""
+    lines = [line.strip() for line in (proc.stdout + proc.stderr).splitlines()
+             if line.lstrip().startswith(("fatal:", "failed:", "ERROR", "[ERROR]", "UNREACHABLE", "msg:"))
+             or "FAILED!" in line or "UNREACHABLE!" in line]
+    return [line[:400] for line in lines[-count:]] or (proc.stdout + proc.stderr).strip().splitlines()[-count:]
+
+
 def drill_bad_inputs():
     """Bad inputs: each refused with a message naming it, nothing changed on
     the hosts. The cases run side by side (each only reads the hosts, or,
@@ -650,7 +659,7 @@ def drill_bad_inputs():
         case["passed"] = proc.returncode != 0 and case["message_found"]
         cases.append(case)
         log(f"  bad input {i:2d} {'ok  ' if case['passed'] else 'FAIL'} {name} ({proc.seconds} s)"
-            + ("" if case["message_found"] else f" - message not found: {expect!r}"))
+            + ("" if case["message_found"] else f" - message not found: {expect!r}; it said: {failure_lines(proc)}"))
     log(f"  after all: changed on the hosts: {changed or 'nothing'}; serving the same releases: {serving}")
     ok = (served_before == 200 and len(cases) == len(CHOSEN_BAD_INPUTS) and all(c["passed"] for c in cases)
           and not changed and serving)
