@@ -16,7 +16,8 @@ VALID = {
     "monitoring_alert_for": {"HostDown": "90s", "ExporterDown": "5m", "AppHostMissing": "1m", "HighErrorRatio": "5m",
                              "CertificateExpiring": "1h", "BackupTooOld": "0s", "BackupFailed": "1m",
                              "DiskAlmostFull": "1d", "SecurityUpdatesPending": "26h", "RebootRequired": "2h",
-                             "PackageFilesModified": "0s", "LogsNotReceived": "2m"},
+                             "PackageFilesModified": "0s", "LogsNotReceived": "2m", "DatabaseNoStandby": "30s",
+                             "DatabaseReplicationLag": "2m"},
 }
 MAIL = {"monitoring_alert_email_to": "ops@example.com", "monitoring_smtp_smarthost": "smtp.example.com:587",
         "monitoring_smtp_from": "alerts@example.com"}

@@ -7,6 +7,7 @@ import testinfra
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
+SCENARIO = ROOT / "molecule" / "dbcluster"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 

@@ -1,38 +1,15 @@
 """The primary's host dies (docker kill) while a client writes through the
 cluster: the standby takes over within seconds, every write the client was
 told had committed is there, and the old primary, started again, rejoins as
-a standby by itself. Runs last (it moves the primary)."""
+a standby by itself. Runs before the switchover test (both move the primary)."""
 
 import subprocess
 import time
 
 from conftest import node
-from helpers import client_url, members
+from helpers import members, start_writer, wait, writer_results
 
 testinfra_hosts = ["ansible://pyweb-dbc-witness"]
-WRITER = """
-i=0; end=$(( $(date +%s) + {seconds} ))
-: > /tmp/acked; : > /tmp/failed
-while [ $(date +%s) -lt $end ]; do
-  i=$((i+1))
-  if psql "{url}" -qAtc "INSERT INTO drill (id) VALUES ($i)" >/dev/null 2>&1
-  then echo "$i $(date +%s.%N)" >> /tmp/acked
-  else echo "$i $(date +%s.%N)" >> /tmp/failed
-  fi
-  sleep 0.1
-done
-echo done > /tmp/writer-done
-"""
-
-
-def wait(predicate, timeout, step=1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return None
 
 
 def test_primary_loss_under_writes_loses_nothing_and_the_old_primary_rejoins(host, secrets, addresses):
@@ -40,13 +17,7 @@ def test_primary_loss_under_writes_loses_nothing_and_the_old_primary_rejoins(hos
     before = members(db1)
     primary = next(n for n, (role, _) in before.items() if role == "Leader")
     survivor = next(n for n in before if n != primary)
-    password = secrets["vault_db_password"]
-    env = f"PGPASSWORD='{password}'"
-    assert host.run(f"{env} psql '{client_url(addresses)}' -qAtc 'CREATE TABLE IF NOT EXISTS drill (id int PRIMARY KEY)'").rc == 0
-    assert host.run(f"{env} psql '{client_url(addresses)}' -qAtc 'TRUNCATE drill'").rc == 0
-    script = WRITER.format(seconds=45, url=client_url(addresses))
-    host.run("rm -f /tmp/writer-done")
-    host.run(f"{env} nohup sh -c '{script}' >/dev/null 2>&1 &".replace("'{", "'{"))
+    start_writer(host, secrets, addresses, seconds=45)
     time.sleep(5)
     killed_at = time.time()
     subprocess.run(["docker", "kill", f"pyweb-dbc-{primary}"], check=True, capture_output=True)
@@ -57,10 +28,7 @@ def test_primary_loss_under_writes_loses_nothing_and_the_old_primary_rejoins(hos
         assert wait(lambda: host.file("/tmp/writer-done").exists, 90)
     finally:
         subprocess.run(["docker", "start", f"pyweb-dbc-{primary}"], check=True, capture_output=True)
-    acked = [(int(i), float(t)) for i, t in (line.split() for line in host.file("/tmp/acked").content_string.split("\n") if line)]
-    failed = [float(t) for _, t in (line.split() for line in host.file("/tmp/failed").content_string.split("\n") if line)]
-    stored = node(survivor).check_output("sudo -u postgres psql -d demo -qAtc 'SELECT id FROM drill'")
-    lost = {i for i, _ in acked} - {int(x) for x in stored.split()}
+    acked, failed, lost = writer_results(host, node(survivor), timeout=10)
     window = max(failed) - min(failed) if failed else 0.0
     print(f"acknowledged {len(acked)}, failed {len(failed)} over {window:.1f} s, lost {len(lost)}")
     assert not lost, sorted(lost)
