@@ -12,6 +12,12 @@ def members(host):
     return {m["Member"]: (m["Role"], m["State"]) for m in json.loads(out.stdout)}
 
 
+def leader_and_standby(view):
+    """(the leader's name, the other member's name) of members()'s view of two members."""
+    leader = next(n for n, (role, _) in view.items() if role == "Leader")
+    return leader, next(n for n in view if n != leader)
+
+
 def client_url(addresses):
     hosts = ",".join(addresses.values())
     return f"host={hosts} port=5432 dbname=demo user=demo target_session_attrs=read-write connect_timeout=2"

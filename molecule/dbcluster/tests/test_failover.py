@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from conftest import node
-from helpers import members, start_writer, wait, writer_results
+from helpers import leader_and_standby, members, start_writer, wait, writer_results
 
 testinfra_hosts = ["ansible://pyweb-dbc-witness"]
 
@@ -15,8 +15,7 @@ testinfra_hosts = ["ansible://pyweb-dbc-witness"]
 def test_primary_loss_under_writes_loses_nothing_and_the_old_primary_rejoins(host, secrets, addresses):
     db1 = node("db1")
     before = members(db1)
-    primary = next(n for n, (role, _) in before.items() if role == "Leader")
-    survivor = next(n for n in before if n != primary)
+    primary, survivor = leader_and_standby(before)
     start_writer(host, secrets, addresses, seconds=45)
     time.sleep(5)
     killed_at = time.time()

@@ -12,7 +12,7 @@ import time
 
 import yaml
 from conftest import INVENTORY, ROOT, SCENARIO, node
-from helpers import members, start_writer, writer_results
+from helpers import leader_and_standby, members, start_writer, wait, writer_results
 
 sys.path.insert(0, str(ROOT / "molecule" / "shared"))
 from playbook_runner import ansible_playbook, said  # noqa: E402
@@ -34,19 +34,18 @@ def switchover(tmp_path, addresses, *args):
 
 def settled(addresses, timeout=120):
     """{name: (role, state)} once there is a leader and the other member streams."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def view():
         now = members(node("db1"))
         roles = sorted(role for role, _ in now.values())
-        if roles == ["Leader", "Sync Standby"] and all(state in ("running", "streaming") for _, state in now.values()):
-            return now
-        time.sleep(2)
-    raise AssertionError(f"the cluster did not settle: {members(node('db1'))}")
+        return now if roles == ["Leader", "Sync Standby"] and all(s in ("running", "streaming") for _, s in now.values()) else None
+    now = wait(view, timeout, step=2.0)
+    assert now, f"the cluster did not settle: {members(node('db1'))}"
+    return now
 
 
 def test_a_member_that_cannot_take_over_is_refused_before_any_change(tmp_path, addresses):
     before = settled(addresses)
-    leader = next(n for n, (role, _) in before.items() if role == "Leader")
+    leader, _ = leader_and_standby(before)
     proc = switchover(tmp_path, addresses, "-e", f"db_switchover_to={leader}")
     assert proc.returncode != 0, proc.stdout[-2000:]
     assert f"{leader} is not a healthy standby that can take over" in said(proc), proc.stdout[-3000:]
@@ -56,8 +55,7 @@ def test_a_member_that_cannot_take_over_is_refused_before_any_change(tmp_path, a
 
 def test_a_switchover_under_writes_loses_nothing_and_a_second_hands_it_back(host, secrets, addresses, tmp_path):
     before = settled(addresses)
-    leader = next(n for n, (role, _) in before.items() if role == "Leader")
-    standby = next(n for n in before if n != leader)
+    leader, standby = leader_and_standby(before)
     start_writer(host, secrets, addresses, seconds=40)
     time.sleep(5)
     started = time.time()
