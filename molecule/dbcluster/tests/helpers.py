@@ -1,5 +1,9 @@
 import json
 import time
+from pathlib import Path
+
+# The failover and switchover tests' figures, kept as the drills keep theirs.
+FIGURES = Path(__file__).resolve().parents[3] / "tests" / "drills" / "results" / "dbcluster.json"
 
 PATRONICTL = "patronictl -c /etc/patroni/config.yml"
 
@@ -19,28 +23,36 @@ def leader_and_standby(view):
 
 
 def client_url(addresses):
+    """libpq's own way to the primary: every member, the first that takes writes."""
     hosts = ",".join(addresses.values())
     return f"host={hosts} port=5432 dbname=demo user=demo target_session_attrs=read-write connect_timeout=2"
+
+
+# The db_proxy role's way: HAProxy on the client host (the witness here, an
+# app host in the stack) passes each connection to the current primary.
+PROXY_URL = "host=127.0.0.1 port=6432 dbname=demo user=demo connect_timeout=2"
 
 
 def sql_as_app(client, secrets, addresses, query):
     return client.run(f"PGPASSWORD='{secrets['vault_db_password']}' psql '{client_url(addresses)}' -qAtc \"{query}\"")
 
 
-# A client's writes through the cluster, one row every 0.1 s, each id noted
-# in /tmp/acked when the commit was acknowledged, else in /tmp/failed.
+# A client's writes through the cluster, one row every 0.1 s (a connection
+# each), each id noted in /tmp/acked<tag> when the commit was acknowledged,
+# else in /tmp/failed<tag>. Writers with different tags run side by side,
+# each in a table of its own (drill<tag>).
 WRITER = """
 i=0; end=$(( $(date +%s) + {seconds} ))
-: > /tmp/acked; : > /tmp/failed
+: > /tmp/acked{tag}; : > /tmp/failed{tag}
 while [ $(date +%s) -lt $end ]; do
   i=$((i+1))
-  if psql "{url}" -qAtc "INSERT INTO drill (id) VALUES ($i)" >/dev/null 2>&1
-  then echo "$i $(date +%s.%N)" >> /tmp/acked
-  else echo "$i $(date +%s.%N)" >> /tmp/failed
+  if psql "{url}" -qAtc "INSERT INTO drill{tag} (id) VALUES ($i)" >/dev/null 2>&1
+  then echo "$i $(date +%s.%N)" >> /tmp/acked{tag}
+  else echo "$i $(date +%s.%N)" >> /tmp/failed{tag}
   fi
   sleep 0.1
 done
-echo done > /tmp/writer-done
+echo done > /tmp/writer-done{tag}
 """
 
 
@@ -55,25 +67,62 @@ def wait(predicate, timeout, step=1.0):
     return None
 
 
-def start_writer(client, secrets, addresses, seconds):
-    """An empty table `drill`, then WRITER in the background on `client` for `seconds`."""
+def start_writer(client, secrets, addresses, seconds, url=None, tag=""):
+    """An empty table drill<tag>, then WRITER in the background on `client`
+    for `seconds`, through `url` (default: libpq's multi-host string)."""
     env = f"PGPASSWORD='{secrets['vault_db_password']}'"
-    url = client_url(addresses)
-    assert client.run(f"{env} psql '{url}' -qAtc 'CREATE TABLE IF NOT EXISTS drill (id int PRIMARY KEY)'").rc == 0
-    assert client.run(f"{env} psql '{url}' -qAtc 'TRUNCATE drill'").rc == 0
-    client.run("rm -f /tmp/writer-done")
-    client.run(f"{env} nohup sh -c '{WRITER.format(seconds=seconds, url=url)}' >/dev/null 2>&1 &")
+    url = url or client_url(addresses)
+    assert client.run(f"{env} psql '{url}' -qAtc 'CREATE TABLE IF NOT EXISTS drill{tag} (id int PRIMARY KEY)'").rc == 0
+    assert client.run(f"{env} psql '{url}' -qAtc 'TRUNCATE drill{tag}'").rc == 0
+    client.run(f"rm -f /tmp/writer-done{tag}")
+    client.run(f"{env} nohup sh -c '{WRITER.format(seconds=seconds, url=url, tag=tag)}' >/dev/null 2>&1 &")
 
 
-def writer_results(client, primary, timeout):
+def writer_results(client, primary, timeout, tag=""):
     """Once the writer is done: its acknowledged (id, time) pairs, the times
     of its failed writes, and the acknowledged ids `primary` does not hold."""
-    assert wait(lambda: client.file("/tmp/writer-done").exists, timeout), "the writer did not finish"
+    assert wait(lambda: client.file(f"/tmp/writer-done{tag}").exists, timeout), "the writer did not finish"
 
     def lines(path):
         return [line.split() for line in client.file(path).content_string.split("\n") if line]
-    acked = [(int(i), float(t)) for i, t in lines("/tmp/acked")]
-    failed = [float(t) for _, t in lines("/tmp/failed")]
-    stored = primary.check_output("sudo -u postgres psql -d demo -qAtc 'SELECT id FROM drill'")
+    acked = [(int(i), float(t)) for i, t in lines(f"/tmp/acked{tag}")]
+    failed = [float(t) for _, t in lines(f"/tmp/failed{tag}")]
+    stored = primary.check_output(f"sudo -u postgres psql -d demo -qAtc 'SELECT id FROM drill{tag}'")
     lost = {i for i, _ in acked} - {int(x) for x in stored.split()}
     return acked, failed, lost
+
+
+# A session that waits in a query on the primary (as an app's pooled
+# connection waits on a slow one); /tmp/session<tag> gets psql's exit status
+# and the time it ended: 0 when the query ran its `seconds`, 124 when it
+# still waited `seconds` + 10 later (timeout ended it), another status when
+# the connection was closed under it.
+SESSION = """
+timeout {limit} psql "{url}" -qAtc "SELECT pg_sleep({seconds})" >/dev/null 2>&1; rc=$?
+echo "$rc $(date +%s.%N)" > /tmp/session{tag}
+"""
+
+
+def start_session(client, secrets, url, seconds, tag):
+    client.run(f"rm -f /tmp/session{tag}")
+    script = SESSION.format(url=url, seconds=seconds, limit=seconds + 10, tag=tag)
+    client.run(f"PGPASSWORD='{secrets['vault_db_password']}' nohup sh -c '{script}' >/dev/null 2>&1 &")
+
+
+def session_end(client, tag):
+    """(psql's exit status, when it ended) once the session has ended, else None."""
+    f = client.file(f"/tmp/session{tag}")
+    if not f.exists:
+        return None
+    rc, at = f.content_string.split()
+    return int(rc), float(at)
+
+
+def record(name, figures):
+    """Print `figures` and keep them under `name` in FIGURES (the figures of
+    the scenario's other tests stay)."""
+    print(json.dumps({name: figures}))
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    kept = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+    kept[name] = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}
+    FIGURES.write_text(json.dumps(kept, indent=2) + "\n")

@@ -6,13 +6,12 @@ run ends, and a second run hands it back (one run per host to maintain). A
 member that cannot take over is refused before any change. Runs after the
 failover test (both move the primary; either order works)."""
 
-import json
 import sys
 import time
 
 import yaml
 from conftest import INVENTORY, ROOT, SCENARIO, node
-from helpers import leader_and_standby, members, start_writer, wait, writer_results
+from helpers import PROXY_URL, leader_and_standby, members, record, start_writer, wait, writer_results
 
 sys.path.insert(0, str(ROOT / "molecule" / "shared"))
 from playbook_runner import ansible_playbook, said  # noqa: E402
@@ -57,6 +56,7 @@ def test_a_switchover_under_writes_loses_nothing_and_a_second_hands_it_back(host
     before = settled(addresses)
     leader, standby = leader_and_standby(before)
     start_writer(host, secrets, addresses, seconds=40)
+    start_writer(host, secrets, addresses, seconds=40, url=PROXY_URL, tag="_proxy")
     time.sleep(5)
     started = time.time()
     proc = switchover(tmp_path, addresses)
@@ -66,13 +66,17 @@ def test_a_switchover_under_writes_loses_nothing_and_a_second_hands_it_back(host
     after = members(node("db1"))
     assert after[standby][0] == "Leader" and after[leader][0] in ("Sync Standby", "Replica"), after
     assert after[leader][1] in ("running", "streaming"), after
-    acked, failed, lost = writer_results(host, node(standby), timeout=90)
-    window = max(failed) - min(failed) if failed else 0.0
-    print(json.dumps({"switchover_seconds": proc.seconds, "acknowledged": len(acked), "failed": len(failed),
-                      "failed_window_s": round(window, 2), "lost": len(lost)}))
-    assert not lost, sorted(lost)
-    assert any(t < started for _, t in acked) and any(t > started + proc.seconds for _, t in acked)
-    assert window <= 5.0, window
+    # libpq's multi-host string and the proxy, side by side.
+    figures = {"switchover_seconds": proc.seconds}
+    for tag in ("", "_proxy"):
+        acked, failed, lost = writer_results(host, node(standby), timeout=90, tag=tag)
+        window = max(failed) - min(failed) if failed else 0.0
+        figures[tag or "_libpq"] = {"acknowledged": len(acked), "failed": len(failed),
+                                    "failed_window_s": round(window, 2), "lost": len(lost)}
+        assert not lost, (tag, sorted(lost))
+        assert any(t < started for _, t in acked) and any(t > started + proc.seconds for _, t in acked), tag
+        assert window <= 5.0, (tag, window)
+    record("switchover", figures)
     # The second run (the next host's maintenance) hands it back.
     back = switchover(tmp_path, addresses)
     assert back.returncode == 0, back.stdout[-3000:]
