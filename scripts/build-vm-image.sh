@@ -118,6 +118,25 @@ WantedBy=multi-user.target
 UNIT
   chroot "$root" systemctl enable systemd-networkd.service pyweb-vm-key.service >/dev/null 2>&1
 
+  # An emulated CPU boots slowly (about a minute): what the first boot would
+  # do at its cost is done here, at native speed, or not at all. The host
+  # keys: ed25519 and ECDSA, each the VM's own at first boot; an RSA key
+  # took 14 s of an emulated boot. The caches that first boot would rebuild
+  # (ldconfig, the hardware database) are built and marked current. No
+  # console logins (nobody types at the VM's console).
+  mkdir -p "$root/etc/systemd/system/ssh-host-keys.service.d"
+  cat >"$root/etc/systemd/system/ssh-host-keys.service.d/vm.conf" <<'UNIT'
+# Managed by scripts/build-vm-image.sh: test VM only, not a role's file.
+[Service]
+ExecStart=
+ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
+ExecStart=/usr/bin/ssh-keygen -q -t ecdsa -N "" -f /etc/ssh/ssh_host_ecdsa_key
+UNIT
+  chroot "$root" ldconfig
+  chroot "$root" systemd-hwdb update >/dev/null 2>&1 || true
+  touch "$root/etc/.updated" "$root/var/.updated"
+  chroot "$root" systemctl mask getty-static.service serial-getty@ttyS0.service >/dev/null 2>&1
+
   log "making the disk"
   mkfs.ext4 -q -F -L root -d "$root" "$work/disk.raw" 4G
   mv "$work/disk.raw" "$work/vmlinuz" "$work/initrd.img" "$OUT/"
