@@ -92,6 +92,33 @@ def writer_results(client, primary, timeout, tag=""):
     return acked, failed, lost
 
 
+# The two ways to the primary that the failover and switchover tests write
+# through side by side: libpq's host list, and the db_proxy role's HAProxy.
+WRITERS = {"_libpq": "", "_proxy": "_proxy"}
+
+
+def start_writers(client, secrets, addresses, seconds):
+    for tag in WRITERS.values():
+        start_writer(client, secrets, addresses, seconds, url=PROXY_URL if tag else None, tag=tag)
+
+
+def check_writers(client, primary, timeout, event_at, event_seconds, max_window):
+    """Each writer's results once done: none of its acknowledged writes
+    missing from `primary`, writes acknowledged before `event_at` and again
+    after the event (`event_seconds` long) and the failed writes, failed
+    writes over at most `max_window` seconds. Their figures, by writer."""
+    figures = {}
+    for name, tag in WRITERS.items():
+        acked, failed, lost = writer_results(client, primary, timeout, tag)
+        window = max(failed) - min(failed) if failed else 0.0
+        figures[name] = {"acknowledged": len(acked), "failed": len(failed), "failed_window_s": round(window, 2),
+                         "lost": len(lost)}
+        assert not lost, (name, sorted(lost))
+        after = event_at + max(window, event_seconds)
+        assert any(t < event_at for _, t in acked) and any(t > after for _, t in acked), (name, event_at, figures)
+        assert window <= max_window, (name, figures)
+    return figures
+
 # A session that waits in a query on the primary (as an app's pooled
 # connection waits on a slow one); /tmp/session<tag> gets psql's exit status
 # and the time it ended: 0 when the query ran its `seconds`, 124 when it

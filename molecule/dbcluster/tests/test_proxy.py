@@ -47,6 +47,15 @@ def test_haproxy_marks_the_standby_down_and_the_primary_up(host, addresses):
     assert states == {leader: "2", standby: "0"}, out
 
 
+def test_the_checks_leave_no_errors_in_patronis_log(host):
+    """HAProxy asks with OPTIONS (no body): a GET's body that HAProxy did not
+    read made Patroni log a traceback for each check."""
+    witness = host.check_output("hostname -I").split()[0]
+    for name in ("db1", "db2"):
+        log = node(name).check_output("journalctl -u patroni --no-pager --since '-30s'")
+        assert f"processing of request from {witness}" not in log, (name, log[-2000:])
+
+
 @pytest.mark.parametrize("bad, expected", [
     ({"db_proxy_members": [{"name": "db1", "address": "10.0.0.1"}]}, "at least two"),
     ({"db_proxy_idle_timeout": "an hour"}, "db_proxy_idle_timeout a number with ms, s, m, h or d (got 'an hour')"),
