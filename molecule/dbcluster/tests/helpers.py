@@ -119,6 +119,7 @@ def check_writers(client, primary, timeout, event_at, event_seconds, max_window)
         assert window <= max_window, (name, figures)
     return figures
 
+
 # A session that waits in a query on the primary (as an app's pooled
 # connection waits on a slow one); /tmp/session<tag> gets psql's exit status
 # and the time it ended: 0 when the query ran its `seconds`, 124 when it

@@ -4,9 +4,8 @@ role's HAProxy): the standby takes over within seconds, every write the
 client was told had committed is there, and the old primary, started again,
 rejoins as a standby by itself. (docker kill ends the host's processes, and
 their kernel closes their connections: a host that hangs or loses its
-network does not; test_proxy.py pauses one.) Runs before the proxy and
-switchover tests (each moves the primary)."""
-
+network does not: test_proxy.py drops the packets to one.) Runs before the
+proxy and switchover tests (each moves the primary)."""
 
 import subprocess
 import time

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from conftest import INVENTORY, ROOT, node
-from helpers import (PROXY_URL, client_url, leader_and_standby, members, record, session_end, start_session, wait)
+from helpers import PROXY_URL, client_url, leader_and_standby, members, record, session_end, start_session, wait
 
 sys.path.insert(0, str(ROOT / "molecule" / "shared"))
 from playbook_runner import ansible_playbook, said  # noqa: E402
