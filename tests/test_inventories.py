@@ -18,13 +18,17 @@ REPORT = "Report the environment"
 # repository does not hold) are stand-ins; so is a floating address on the
 # documentation network, for the checks of keepalived's inputs.
 OFFLINE = {
-    "stack_address": "192.0.2.10",
-    "stack_private_interface": {"device": "eth0", "ipv4": {"address": "192.0.2.10", "prefix": 24}},
+    # One address each (a database cluster's members must differ).
+    "stack_address": "{{ '192.0.2.' ~ (10 + groups['all'].index(inventory_hostname)) }}",
+    "stack_private_interface": {"device": "eth0", "ipv4": {"address": "{{ stack_address }}", "prefix": 24}},
     "stack_floating_address": "192.0.2.100",
     "stack_vrrp_password": "v" * 32,
     "stack_db_password": "x" * 32,
     "stack_app_secret_key": "y" * 32,
     "stack_backup_password": "z" * 32,
+    "stack_db_superuser_password": "s" * 32,
+    "stack_db_replication_password": "r" * 32,
+    "stack_db_api_password": "a" * 32,
 }
 
 
@@ -205,15 +209,34 @@ def test_a_missing_vault_is_named_before_any_change(env):
 @pytest.mark.parametrize(
     "groups,expected",
     [
-        ({**GROUPS, "db": ["db1", "db2"]}, "The group 'db' holds 2 host(s) (db1, db2); it needs 1"),
+        ({**GROUPS, "db": [f"db{n}" for n in range(6)]}, "The group 'db' holds 6 host(s)"),
         ({**GROUPS, "app": []}, "The group 'app' holds 0 host(s) (none); it needs at least 1"),
         ({**GROUPS, "backup": ["bk1", "bk2"]}, "The group 'backup' holds 2 host(s)"),
+        # A database cluster's store: an odd number of members, three or more.
+        ({**GROUPS, "db": ["db1", "db2"]}, "keeps its leader lock in etcd, whose group holds 0 host(s) (none)"),
+        ({**GROUPS, "db": ["db1", "db2"], "etcd": ["db1", "db2"]}, "whose group holds 2 host(s) (db1, db2): it needs an odd"),
+        ({**GROUPS, "db": ["db1", "db2"], "etcd": ["db1", "db2", "bk1", "app1"]}, "whose group holds 4 host(s)"),
+        ({**GROUPS, "etcd": ["db1", "bk1", "app1"]}, "but the db group holds one host: only a database cluster"),
     ],
-    ids=["two-databases", "no-app-host", "two-backup-hosts"],
+    ids=["six-databases", "no-app-host", "two-backup-hosts", "cluster-without-store", "even-store", "four-members",
+         "store-without-cluster"],
 )
 def test_group_sizes_are_checked(tmp_path, groups, expected):
     run = offline_run("site.yml", write_inventory(tmp_path, groups))
     assert expected in preflight_failure(run)
+
+
+CLUSTER = {**GROUPS, "db": ["db1", "db2"], "etcd": ["db1", "db2", "bk1"]}
+
+
+def test_a_database_cluster_with_a_witness_passes_the_checks(tmp_path):
+    run = offline_run("site.yml", write_inventory(tmp_path, CLUSTER))
+    assert run.rc == 0, run.failures() or run.stderr
+
+
+def test_a_database_cluster_needs_its_own_secrets(tmp_path):
+    run = offline_run("site.yml", write_inventory(tmp_path, CLUSTER), stack_db_replication_password="")
+    assert "The secret stack_db_replication_password is missing" in preflight_failure(run)
 
 
 @pytest.mark.parametrize("domain", ["localhost", "Shop.Example.com", "shop..example.com", "https://shop.example.com"])

@@ -43,6 +43,28 @@ def test_each_tier_opens_to_the_tier_that_needs_it_and_exporters_to_monitoring_o
         "metrics-postgres": (9187, ["10.0.0.31"])}
 
 
+def test_a_database_cluster_opens_its_ports_between_its_members_and_to_the_app_hosts_only():
+    cluster = {**ADDRESSES, "db": ["10.0.0.21", "10.0.0.22"], "etcd": ["10.0.0.21", "10.0.0.22", "10.0.0.31"],
+               "monitoring": ["10.0.0.41"]}
+    member = host("db", patroni_port=8008, etcd_member=True, etcd_ports={"client": 2379, "peer": 2380}, jobs=[])
+    assert ports(stack_openings(member, cluster)) == {
+        # Streaming between the members; the app hosts' proxies ask Patroni which one is the primary.
+        "postgresql": (5432, ["10.0.0.11", "10.0.0.12", "10.0.0.21", "10.0.0.22"]),
+        # The monitoring host scrapes Patroni's /metrics there.
+        "patroni": (8008, ["10.0.0.11", "10.0.0.12", "10.0.0.21", "10.0.0.22", "10.0.0.41"]),
+        # Patroni on the database hosts is etcd's client; the members talk to each other.
+        "etcd-client": (2379, ["10.0.0.21", "10.0.0.22", "10.0.0.31"]),
+        "etcd-peer": (2380, ["10.0.0.21", "10.0.0.22", "10.0.0.31"])}
+    # The witness holds etcd only; an app host nothing of the cluster's.
+    witness = ports(stack_openings(host("backup", etcd_member=True, etcd_ports={"client": 2379, "peer": 2380}, jobs=[]),
+                                   cluster))
+    assert set(witness) == {"etcd-client", "etcd-peer"}
+    assert set(ports(stack_openings(host("app", jobs=[]), cluster))) == {"app-server"}
+    # One database host: no cluster, no etcd, no Patroni, even if a host says it is a member.
+    single = ports(stack_openings(dict(member), {**ADDRESSES, "monitoring": []}))
+    assert single == {"postgresql": (5432, ["10.0.0.11", "10.0.0.12"])}
+
+
 def test_no_monitoring_host_no_exporter_openings():
     assert ports(stack_openings(host("app"), {**ADDRESSES, "monitoring": []})) == {
         "app-server": (8000, ["10.0.0.2", "10.0.0.3"])}

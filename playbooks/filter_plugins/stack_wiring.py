@@ -44,6 +44,12 @@ def _endpoint(address, port):
     return f"{address}:{port}"
 
 
+def stack_members(hosts, addresses):
+    """A cluster's members, {name, address} each: named after the host, on its
+    private address (etcd's, Patroni's, the database proxy's)."""
+    return [{"name": host, "address": addresses[host]} for host in hosts]
+
+
 def stack_app_upstreams(app_hosts, addresses, ports):
     """Where each of app_hosts' Nginx listens for each app, {app:
     ["address:port", ...]} in app_hosts' order (addresses: host name to
@@ -145,6 +151,10 @@ def stack_app_probe_jobs(apps, probe_groups=("loadbalancers",)):
             for app in apps[1:]]
 
 
+def _unique(items):
+    return list(dict.fromkeys(items))
+
+
 def _rule(name, port, sources, proto="tcp"):
     rule = {"name": name, "proto": proto, "sources": list(sources)}
     if port is not None:
@@ -157,7 +167,9 @@ def stack_openings(host, addresses):
 
     host: this host's side, plain values only (bindings/firewall.yml):
       groups (its groups), app_ports ({app: port}, the first app's opening
-      is "app-server", each other's "app-server-<app>"), db_port, vrrp (the load balancers share
+      is "app-server", each other's "app-server-<app>"), db_port, patroni_port
+      (with two database hosts or more: a cluster), etcd_member (this host holds an etcd member),
+      etcd_ports ({client, peer}), vrrp (the load balancers share
       a floating address), exporter_ports ({exporter: port}), jobs
       (monitoring jobs: {exporter, groups}), monitoring_ports ({name: port},
       Prometheus' and Alertmanager's), ui_sources (who reaches those pages),
@@ -177,8 +189,20 @@ def stack_openings(host, addresses):
         for index, (app, port) in enumerate(host["app_ports"].items()):
             name = "app-server" if index == 0 else "app-server-" + app
             rules.append(_rule(name, port, addresses["loadbalancers"]))
+    cluster = len(addresses.get("db") or []) > 1
     if "db" in groups:
-        rules.append(_rule("postgresql", host["db_port"], addresses["app"]))
+        # A cluster's members also stream from each other, and each app
+        # host's proxy asks each member's Patroni which one is the primary.
+        members = list(addresses["db"]) if cluster else []
+        rules.append(_rule("postgresql", host["db_port"], _unique(list(addresses["app"]) + members)))
+        if cluster:
+            # ...and the monitoring host scrapes Patroni's /metrics there.
+            sources = list(addresses["app"]) + members + list(addresses.get("monitoring") or [])
+            rules.append(_rule("patroni", host["patroni_port"], _unique(sources)))
+    if cluster and host.get("etcd_member"):
+        store = list(addresses.get("etcd") or [])
+        rules.append(_rule("etcd-client", host["etcd_ports"]["client"], _unique(list(addresses["db"]) + store)))
+        rules.append(_rule("etcd-peer", host["etcd_ports"]["peer"], store))
     monitoring = list(addresses.get("monitoring") or [])
     if monitoring:
         exporters = monitoring_host_exporters(host["jobs"], host["groups"])
@@ -206,6 +230,7 @@ class FilterModule:
     def filters(self):
         return {
             "stack_apps_served": stack_apps_served,
+            "stack_members": stack_members,
             "stack_apps_removed": stack_apps_removed,
             "stack_app_upstreams": stack_app_upstreams,
             "stack_app_users": stack_app_users,

@@ -28,6 +28,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +50,7 @@ INVENTORY = Path(os.environ.get("DRILLS_INVENTORY") or ROOT / "inventory" / "loc
 HOSTS_FILE = next(p for p in (INVENTORY / "hosts.yml", INVENTORY / "hosts") if p.exists())
 TOPOLOGY = yaml.safe_load(HOSTS_FILE.read_text())["all"]
 GROUPS = {g: list((v or {}).get("hosts") or {}) for g, v in TOPOLOGY["children"].items()}
-LBS, APPS, DB = GROUPS["loadbalancers"], GROUPS["app"], GROUPS["db"][0]
+LBS, APPS, DBS = GROUPS["loadbalancers"], GROUPS["app"], GROUPS["db"]
 LB = LBS[0]
 ALL = list(dict.fromkeys(h for hosts in GROUPS.values() for h in hosts))
 FLOATING = TOPOLOGY["vars"]["stack_floating_address"]
@@ -265,7 +266,8 @@ def blog_on_hosts():
     state = {a: sh(a, "ls /etc/systemd/system/blog.socket /etc/systemd/system/blog.service 2>/dev/null | wc -l;"
                       f" nft list ruleset | grep -c 'dport {BLOG_PORT} ' || true;"
                       " test -d /srv/blog/shared && echo kept || echo gone").split("\n") for a in APPS}
-    state[DB] = sh(DB, "runuser -u postgres -- psql -tAc \"SELECT count(*) FROM pg_database WHERE datname = 'blog'\"")
+    primary = db_primary()
+    state["db"] = sh(primary, "runuser -u postgres -- psql -tAc \"SELECT count(*) FROM pg_database WHERE datname = 'blog'\"")
     return state
 
 
@@ -315,8 +317,8 @@ def drill_add_app():
     }
     ok = (proc.returncode == 0 and proc2.returncode == 0 and serving[0] == 200 and serving[1]
           and refused[0] is None
-          and all(on_hosts[a] == ["2", "1", "kept"] for a in APPS) and on_hosts[DB] == "1"
-          and all(gone[a] == ["0", "0", "kept"] for a in APPS) and gone[DB] == "1"
+          and all(on_hosts[a] == ["2", "1", "kept"] for a in APPS) and on_hosts["db"] == "1"
+          and all(gone[a] == ["0", "0", "kept"] for a in APPS) and gone["db"] == "1"
           and demo_after == demo_before and shop_after == shop_before
           and figures["demo_load"]["failed"] == 0 and figures["shop_load"]["failed"] == 0
           and figures["demo_load"]["requests"] > 0 and figures["shop_load"]["requests"] > 0)
@@ -458,8 +460,14 @@ def drill_failover_kill():
     return drill_failover(mode="kill", grace=5.0)
 
 
+def db_primary():
+    """The database host that takes writes (with a cluster, its primary)."""
+    return next((h for h in DBS if sh(h, "runuser -u postgres -- psql -XtAc 'SELECT pg_is_in_recovery()'", check=False) == "f"),
+                None)
+
+
 def psql(sql):
-    return sh(DB, f'runuser -u postgres -- psql -d demo -tAc "{sql}"')
+    return sh(db_primary(), f'runuser -u postgres -- psql -d demo -XtAc "{sql}"')
 
 
 def drill_backup():
@@ -481,8 +489,9 @@ def drill_backup():
     psql(f"DELETE FROM notes WHERE body = '{text}'")
     sh(holder, f"rm {MEDIA}/{name}")
     lost = psql(f"SELECT count(*) FROM notes WHERE body = '{text}'")
-    refused = playbook("playbooks/restore.yml", "--limit", f"{DB},{holder}", logname="restore-refused")
-    restore = playbook("playbooks/restore.yml", "--limit", f"{DB},{holder}", "-e", "backup_restore_force=true")
+    targets = ",".join(DBS + [holder])
+    refused = playbook("playbooks/restore.yml", "--limit", targets, logname="restore-refused")
+    restore = playbook("playbooks/restore.yml", "--limit", targets, "-e", "backup_restore_force=true")
     rows_after = psql(rows)
     file_after = sh(holder, f"sha256sum {MEDIA}/{name} 2>/dev/null | cut -d' ' -f1", check=False)
     status, _, served = get(f"/media/{name}")
@@ -497,6 +506,188 @@ def drill_backup():
         figures[k] for k in ("lost_before_restore", "restore_without_force_refused", "rows_equal", "file_equal",
                              "served_after_restore"))
     return verdict({"target": "rows and files byte-equal after the restore", **figures}, ok)
+
+
+# -- the database cluster -------------------------------------------------------
+
+
+class Writer:
+    """Notes written through the site (POST /notes) at a fixed rate, each
+    with an id of its own: every write the site acknowledged (201) is kept,
+    and when each failed one started and ended."""
+
+    def __init__(self, rate=6.0, threads=3):
+        self.interval = threads / rate
+        self.threads = [threading.Thread(target=self._worker, daemon=True) for _ in range(threads)]
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.acked, self.failed = [], []  # ids; (start, end) of each failed write
+        self.t0 = time.monotonic()
+
+    def now(self):
+        return time.monotonic() - self.t0
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+    def _worker(self):
+        while not self.stop_event.is_set():
+            began = self.now()
+            note = f"dbdrill-{uuid.uuid4().hex}"
+            try:
+                status, _, _ = get("/notes", method="POST", headers={"Content-Type": "application/json"},
+                                   body=json.dumps({"body": note}), timeout=10)
+            except OSError:
+                status = 0
+            with self.lock:
+                if status == 201:
+                    self.acked.append(note)
+                else:
+                    self.failed.append((began, self.now(), status))
+            time.sleep(max(0.0, self.interval - (self.now() - began)))
+
+    def failed_seconds(self, since=0.0):
+        """From the first failed write's start to the last one's end (0: none failed)."""
+        failed = [f for f in self.failed if f[0] >= since]
+        return round(max(f[1] for f in failed) - min(f[0] for f in failed), 1) if failed else 0.0
+
+    def failures(self, since=0.0):
+        """Each failed write since `since`: its start and end (seconds after `since`) and its answer (0: none)."""
+        return [[round(b - since, 1), round(e - since, 1), status] for b, e, status in self.failed if b >= since]
+
+    def lost(self, primary):
+        """The acknowledged ids that the database does not hold."""
+        held = set(sh(primary, "runuser -u postgres -- psql -d demo -XtAc "
+                               "\"SELECT body FROM notes WHERE body LIKE 'dbdrill-%'\"").split())
+        return sorted(set(self.acked) - held)
+
+
+def db_standbys(primary):
+    """The members streaming from the primary, and how (name: sync_state)."""
+    out = sh(primary, "runuser -u postgres -- psql -XtAc "
+                      "\"SELECT application_name || ' ' || sync_state FROM pg_stat_replication WHERE state = 'streaming'\"",
+             check=False)
+    return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+def wait_for_standby(primary, name, timeout=180):
+    """Seconds until `name` streams from the primary as its synchronous standby (None: not within timeout)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if db_standbys(primary).get(name) == "sync":
+            return round(time.monotonic() - started, 1)
+        time.sleep(1)
+    return None
+
+
+def after_member_loss(writer, primary, member, killed):
+    """What both loss drills measure once the writes stop: the writes that
+    failed after the kill, the acknowledged ones the primary lacks, and how
+    long the killed member, started again, takes to stream as the
+    synchronous standby."""
+    writer.stop()
+    lost = writer.lost(primary)
+    figures = {"acknowledged": len(writer.acked), "failed_writes": len(writer.failed),
+               "failed_seconds": writer.failed_seconds(killed), "lost": len(lost), "lost_ids": lost[:5],
+               "failures_after_kill": writer.failures(killed)}
+    run(["docker", "start", member], check=True)
+    figures["rejoined_as_sync_standby_s"] = wait_for_standby(primary, member)
+    return figures
+
+
+def drill_db_switchover():
+    """The database's primary handed over to its standby (db_switchover.yml) while notes are written through the site."""
+    old = db_primary()
+    writer = Writer().start()
+    time.sleep(5)
+    started = writer.now()
+    switch = playbook("playbooks/db_switchover.yml")
+    time.sleep(5)
+    writer.stop()
+    new = db_primary()
+    lost = writer.lost(new)
+    figures = {"from": old, "to": new, "playbook_seconds": switch.seconds, "acknowledged": len(writer.acked),
+               "failed_writes": len(writer.failed), "failed_seconds": writer.failed_seconds(started),
+               "lost": len(lost), "old_primary_streams": db_standbys(new).get(old),
+               "failures_after_start": writer.failures(started)}
+    ok = (switch.returncode == 0 and new != old and figures["failed_seconds"] <= 5 and not lost
+          and figures["old_primary_streams"] == "sync")
+    return verdict({"target": "at most 5 s of failed writes, none acknowledged lost, the old primary a standby", **figures}, ok)
+
+
+def lock_ttl(member):
+    """The cluster's leader lock TTL in seconds, as Patroni's dynamic configuration holds it."""
+    code = ("import json, socket, urllib.request; a = socket.gethostbyname(socket.gethostname());"
+            " print(json.load(urllib.request.urlopen(f'http://{a}:8008/config'))['ttl'])")
+    return int(sh(member, f'python3 -c "{code}"'))
+
+
+def drill_db_loss(down_for=30.0):
+    """The database's primary killed (docker kill) while notes are written through the site, then started again."""
+    old = db_primary()
+    # A killed primary's lock expires after its TTL: the floor of this
+    # window (Debian 13's Patroni 4 takes 20 s at least; Debian 12's 3.0 the
+    # role's 9 s, under the issue's 15 s).
+    target = lock_ttl(old) + 5
+    writer = Writer().start()
+    time.sleep(5)
+    killed = writer.now()
+    run(["docker", "kill", old], check=True)
+    time.sleep(down_for)
+    new = db_primary()
+    figures = {"killed": old, "new_primary": new, **after_member_loss(writer, new, old, killed)}
+    ok = (new != old and figures["failed_seconds"] <= target and not figures["lost"]
+          and figures["rejoined_as_sync_standby_s"] is not None)
+    return verdict({"target": f"at most {target} s of failed writes (the leader lock's TTL + 5 s), none acknowledged "
+                              "lost, the old primary back as a standby on its own", **figures}, ok)
+
+
+def firing(alert):
+    """The hosts (instances) the monitoring host's Prometheus fires `alert` for."""
+    monitor = (GROUPS.get("monitoring") or [None])[0]
+    # Prometheus listens on the monitoring host's private address (ansible_host here).
+    address = next((h["ansible_host"] for g in TOPOLOGY["children"].values() for n, h in ((g or {}).get("hosts") or {}).items()
+                    if n == monitor and h and "ansible_host" in h), None)
+    code = ("import json, urllib.request;"
+            f" a = json.load(urllib.request.urlopen('http://{address}:9090/api/v1/alerts'));"
+            f" print(' '.join(x['labels'].get('instance', x['labels'].get('scope', '-')) for x in a['data']['alerts']"
+            f" if x['labels']['alertname'] == '{alert}' and x['state'] == 'firing'))")
+    return sh(monitor, f'python3 -c "{code}"', check=False).split() if monitor else []
+
+
+def drill_db_standby_loss(timeout=240.0):
+    """The database's standby killed while notes are written through the site: the primary goes on alone, the alert fires."""
+    primary = db_primary()
+    (standby,) = [h for h in DBS if h != primary]
+    # An alert still firing from an earlier drill (a member down) would be
+    # taken for this one's: wait until it has resolved.
+    settle = time.monotonic()
+    while firing("DatabaseNoStandby") and time.monotonic() - settle < timeout:
+        time.sleep(2)
+    writer = Writer().start()
+    time.sleep(5)
+    killed = writer.now()
+    run(["docker", "kill", standby], check=True)
+    fired = None
+    while writer.now() - killed < timeout:
+        if firing("DatabaseNoStandby"):
+            fired = round(writer.now() - killed, 1)
+            break
+        time.sleep(2)
+    time.sleep(5)
+    figures = {"killed": standby, "primary": primary, "alert_fired_after_s": fired,
+               **after_member_loss(writer, primary, standby, killed)}
+    ok = (figures["failed_seconds"] <= 15 and not figures["lost"] and fired is not None
+          and figures["rejoined_as_sync_standby_s"] is not None)
+    return verdict({"target": "writes go on within 15 s, none acknowledged lost, DatabaseNoStandby fires, the standby "
+                              "back on its own", **figures}, ok)
 
 
 # -- bad inputs ----------------------------------------------------------------
@@ -679,6 +870,9 @@ DRILLS = {
     "backup": drill_backup,
     "failover": drill_failover,
     "failover-kill": drill_failover_kill,
+    "db-switchover": drill_db_switchover,
+    "db-loss": drill_db_loss,
+    "db-standby-loss": drill_db_standby_loss,
     "bad-inputs": drill_bad_inputs,
 }
 

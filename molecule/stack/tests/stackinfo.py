@@ -27,6 +27,7 @@ _GROUPS = yaml.safe_load((SCENARIO / "inventory" / "hosts.yml").read_text())["al
 ADDRESSES = {name: h["ansible_host"] for g in _GROUPS.values() for name, h in g["hosts"].items() if h and "ansible_host" in h}
 LB_HOSTS = list(_GROUPS["loadbalancers"]["hosts"])
 APP_HOSTS = list(_GROUPS["app"]["hosts"])
+DB_HOSTS = list(_GROUPS["db"]["hosts"])
 
 
 def uri(name):
@@ -38,6 +39,18 @@ def uri(name):
 def other(name):
     """A Testinfra host for any host of the stack."""
     return testinfra.get_host(uri(name))
+
+
+def in_recovery(name):
+    """'f' on the database cluster's primary, 't' on a standby."""
+    return other(name).run("runuser -u postgres -- psql -XtAc 'SELECT pg_is_in_recovery()'").stdout.strip()
+
+
+def db_primary():
+    """The database host whose PostgreSQL takes writes (the cluster's primary)."""
+    primaries = [name for name in DB_HOSTS if in_recovery(name) == "f"]
+    assert len(primaries) == 1, f"not one primary among {DB_HOSTS}: {primaries}"
+    return primaries[0]
 
 
 # Prometheus on the monitoring host (the backup host).

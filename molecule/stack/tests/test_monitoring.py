@@ -20,7 +20,7 @@ import time
 import pytest
 import yaml
 
-from stackinfo import ADDRESSES, APP_HOSTS, LB_HOSTS, PROMETHEUS, ROOT, fetch, other, query, uri, wait_for
+from stackinfo import ADDRESSES, APP_HOSTS, DB_HOSTS, LB_HOSTS, PROMETHEUS, ROOT, fetch, other, query, uri, wait_for
 
 # stackinfo put molecule/shared on the path.
 import sshclient  # noqa: E402
@@ -85,8 +85,8 @@ def test_the_unit_tests_catch_a_wrong_rule(host):
 def test_every_host_and_exporter_of_the_inventory_is_scraped_and_up(host):
     expected = {("node", h) for h in ADDRESSES} | {("nginx", lb) for lb in LB_HOSTS} | {
         ("nginx_log", lb) for lb in LB_HOSTS} | {(job, app) for app in APP_HOSTS for job in ("app_pool", "app_pool_shop")} | {
-        ("postgres", "pyweb-stack-db1"), ("prometheus", "pyweb-stack-backup1"), ("alertmanager", "pyweb-stack-backup1"),
-    }
+        ("prometheus", "pyweb-stack-backup1"), ("alertmanager", "pyweb-stack-backup1"),
+    } | {(job, db) for db in DB_HOSTS for job in ("postgres", "patroni")}
 
     def all_up():
         targets = json.loads(fetch(host, f"{PROMETHEUS}/api/v1/targets?state=active"))["data"]["activeTargets"]
@@ -107,7 +107,12 @@ def test_nothing_fires_on_a_sound_stack(host):
     assert query(host, "ALERTS") == []
 
 def test_the_exporters_report_what_they_watch(host):
-    assert query(host, "pg_up")[0]["value"][1] == "1"
+    assert {r["metric"]["instance"]: r["value"][1] for r in query(host, "pg_up")} == {db: "1" for db in DB_HOSTS}
+    # Patroni's own metrics: one primary, the other member a running standby.
+    roles = {r["metric"]["instance"]: r["value"][1] for r in query(host, "patroni_primary")}
+    assert sorted(roles.values()) == ["0", "1"] and set(roles) == set(DB_HOSTS), roles
+    standby = next(db for db, primary in roles.items() if primary == "0")
+    assert query(host, f'patroni_replica{{instance="{standby}"}} == 1 and patroni_postgres_running == 1')
     assert query(host, "nginx_up")[0]["value"][1] == "1"
     # Each app's certificate (the demo's and the Django example's): its real
     # expiry, far from the 14-day alert.

@@ -3,7 +3,10 @@ stack) on this scenario's converge: a zero-downtime deploy and rollback of the
 demo under load, a third app added and taken off again under load on the
 other two, an app host stopped and killed under load, reload and restart on every
 app host in turn, backup and restore byte-equal, the load balancer holding the
-floating address stopped and killed under load, and the catalogue of bad
+floating address stopped and killed under load, the database cluster's
+primary handed over (db_switchover.yml) and killed, and its standby killed,
+while notes are written through the site (no acknowledged write lost, the
+alert fired), and the catalogue of bad
 inputs refused before any change (the cases only real hosts can show, and
 one of each kind of check: pytest runs the rest of the catalogue on
 placeholder hosts). One converge serves them and the other suites (make test
@@ -25,7 +28,8 @@ import sys
 from stackinfo import INVENTORY_DIR, ROOT
 
 OUTPUT = ROOT / "tests" / "drills" / "results" / "stack-scenario.json"
-DRILLS = ["deploy", "add-app", "loss", "kill", "reload", "backup", "failover", "failover-kill", "bad-inputs"]
+DRILLS = ["deploy", "add-app", "loss", "kill", "reload", "backup", "failover", "failover-kill", "db-switchover", "db-loss",
+          "db-standby-loss", "bad-inputs"]
 
 
 def test_every_drill_meets_its_target():

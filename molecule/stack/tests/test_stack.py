@@ -1,7 +1,8 @@
 """The whole stack, end to end, as a user meets it: HTTPS through the load
 balancer on 127.0.0.1 and through the floating address the two load
-balancers share, both app hosts answering, writes landing in the one
-database, each tier reachable only from the tier that needs it, and the
+balancers share, both app hosts answering, writes landing in the database
+cluster's primary through each app host's proxy and on its synchronous
+standby, each tier reachable only from the tier that needs it, and the
 lockout drills of the SSH path. (Backup and restore: the operations drills,
 tests/test_operations.py.)"""
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stackinfo import ADDRESSES, APP_HOSTS, INVENTORY_DIR, LB_HOSTS, other, uri
+from stackinfo import ADDRESSES, APP_HOSTS, DB_HOSTS, INVENTORY_DIR, LB_HOSTS, db_primary, other, uri
 
 # stackinfo put molecule/shared on the path.
 import sshclient  # noqa: E402
@@ -60,8 +61,8 @@ def upload(name, data, cafile):
     return status, json.loads(answer)
 
 
-def psql(sql):
-    return other("pyweb-stack-db1").check_output(f'runuser -u postgres -- psql -d demo -tAc "{sql}"')
+def psql(sql, db="demo", on=None):
+    return other(on or db_primary()).check_output(f'runuser -u postgres -- psql -d {db} -XtAc "{sql}"')
 
 
 def project_playbook(name, *args):
@@ -98,7 +99,7 @@ def test_both_app_hosts_answer(cafile):
     assert hosts == set(APP_HOSTS)
 
 
-def test_writes_land_in_the_one_database(cafile):
+def test_writes_land_on_the_primary_and_its_synchronous_standby(cafile):
     text = f"note-{uuid.uuid4().hex}"
     status, _, body = get("/notes", cafile, method="POST", headers={"Content-Type": "application/json"}, body=json.dumps({"body": text}))
     assert status == 201, body
@@ -108,7 +109,36 @@ def test_writes_land_in_the_one_database(cafile):
         assert text in [n["body"] for n in web.json_body(body)["notes"]]
         seen_by.update(web.header(headers, "X-App-Host"))
     assert seen_by == set(APP_HOSTS)
-    assert psql(f"SELECT count(*) FROM notes WHERE body = '{text}'") == "1"
+    primary = db_primary()
+    assert psql(f"SELECT count(*) FROM notes WHERE body = '{text}'", on=primary) == "1"
+    # The other member streams from it and each commit waited for it.
+    (standby,) = [name for name in DB_HOSTS if name != primary]
+    assert psql("SELECT application_name || ':' || sync_state FROM pg_stat_replication", db="postgres",
+                on=primary) == f"{standby}:sync"
+    assert psql(f"SELECT count(*) FROM notes WHERE body = '{text}'", on=standby) == "1"
+
+
+def test_each_app_host_reaches_the_primary_through_its_own_proxy():
+    primary = db_primary()
+    for app in APP_HOSTS:
+        # The app's connection string names the proxy on loopback (the
+        # password is not printed)...
+        url = other(app).check_output("sed -n 's/^DATABASE_URL=.*@//p' /srv/demo/shared/env")
+        assert url.strip("'\"") == "127.0.0.1:6432/demo?sslmode=disable&gssencmode=disable", (app, url)
+        # ...which passes every connection to the primary, never to the standby.
+        got = other(app).check_output(
+            "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock');"
+            " s.sendall(b'show servers state postgresql\\n'); print(s.makefile().read())\"")
+        states = {f[3]: f[5] for f in (line.split() for line in got.splitlines()) if len(f) > 5 and f[1] == "postgresql"}
+        assert states == {name: ("2" if name == primary else "0") for name in DB_HOSTS}, (app, got)
+        # A connection as the app makes it (its settings, its venv's psycopg)
+        # lands on the primary, from this host's address.
+        code = ("import os, psycopg; c = psycopg.connect(os.environ['DATABASE_URL']);"
+                " print(*c.execute('SELECT pg_is_in_recovery(), host(inet_server_addr()), host(inet_client_addr())').fetchone())")
+        seen = other(app).check_output(
+            f"runuser -u demo -- env $(grep -h '^DATABASE_URL=' /srv/demo/shared/env | tr -d '\"') "
+            f"/srv/demo/current/venv/bin/python -c \"{code}\"")
+        assert seen.split() == ["False", ADDRESSES[primary], ADDRESSES[app]], (app, seen)
 
 
 def test_static_files_are_cached_by_the_load_balancer(cafile):
@@ -162,12 +192,11 @@ def test_a_row_written_through_the_second_app_lands_in_its_own_database(cafile):
     assert status == 201, body
     status, _, body = web.request(HTTPS, "/notes", SHOP, cafile=cafile)
     assert text in [n["body"] for n in web.json_body(body)["notes"]]
-    db = other("pyweb-stack-db1")
-    assert db.check_output(f'runuser -u postgres -- psql -d shop -tAc "SELECT count(*) FROM notes_note WHERE body = \'{text}\'"') == "1"
+    assert psql(f"SELECT count(*) FROM notes_note WHERE body = '{text}'", db="shop") == "1"
     # No rule admits its role to the first app's database (the postgresql
     # scenario shows the refusal itself).
-    assert db.check_output("runuser -u postgres -- psql -tAc \"SELECT count(*) FROM pg_hba_file_rules "
-                           "WHERE 'shop' = ANY(user_name) AND 'demo' = ANY(database)\"") == "0"
+    assert psql("SELECT count(*) FROM pg_hba_file_rules WHERE 'shop' = ANY(user_name) AND 'demo' = ANY(database)",
+                db="postgres") == "0"
 
 
 def test_the_floating_address_serves_the_site_from_either_load_balancer(cafile):
@@ -200,6 +229,21 @@ def test_the_floating_address_serves_the_site_from_either_load_balancer(cafile):
         ("pyweb-stack-backup1", "pyweb-stack-lb1", 443, True),
         ("pyweb-stack-db1", "pyweb-stack-backup1", 22, True),
         ("pyweb-stack-lb1", "pyweb-stack-lb1", 8081, False),
+        # The database cluster: PostgreSQL and Patroni's API to the app hosts
+        # (their proxies) and between the members (Patroni's also to the
+        # monitoring host, the backup host); etcd between its members (the
+        # backup host is the witness) and to nobody else.
+        ("pyweb-stack-app2", "pyweb-stack-db2", 5432, True),
+        ("pyweb-stack-db2", "pyweb-stack-db1", 5432, True),
+        ("pyweb-stack-app1", "pyweb-stack-db2", 8008, True),
+        ("pyweb-stack-lb1", "pyweb-stack-db1", 8008, False),
+        ("pyweb-stack-lb2", "pyweb-stack-db2", 8008, False),
+        ("pyweb-stack-db1", "pyweb-stack-backup1", 2379, True),
+        ("pyweb-stack-db2", "pyweb-stack-db1", 2380, True),
+        ("pyweb-stack-app1", "pyweb-stack-db1", 2379, False),
+        ("pyweb-stack-app1", "pyweb-stack-backup1", 2380, False),
+        # Each app host's proxy serves its own apps only (loopback).
+        ("pyweb-stack-lb1", "pyweb-stack-app1", 6432, False),
     ],
 )
 def test_each_tier_is_reachable_only_from_the_tier_that_needs_it(src, dst, port, open_):
@@ -207,7 +251,7 @@ def test_each_tier_is_reachable_only_from_the_tier_that_needs_it(src, dst, port,
 
 
 def test_every_host_drops_what_it_does_not_allow():
-    for name in APP_HOSTS + LB_HOSTS + ["pyweb-stack-db1", "pyweb-stack-backup1"]:
+    for name in APP_HOSTS + LB_HOSTS + DB_HOSTS + ["pyweb-stack-backup1"]:
         rules = other(name).check_output("nft list chain inet pyweb input")
         assert "policy drop" in rules, name
 
