@@ -29,6 +29,7 @@ OFFLINE = {
     "stack_db_superuser_password": "s" * 32,
     "stack_db_replication_password": "r" * 32,
     "stack_db_api_password": "a" * 32,
+    "stack_db_archive_password": "c" * 32,
 }
 
 
@@ -262,6 +263,7 @@ def test_an_unreachable_host_stops_the_run_before_any_change(tmp_path):
         stack_db_password="x" * 32,
         stack_app_secret_key="y" * 32,
         stack_backup_password="z" * 32,
+        stack_db_archive_password="c" * 32,
     )
     run = run_playbook("site.yml", inventory=path)
     assert run.rc != 0

@@ -17,7 +17,8 @@ VALID = {
                              "CertificateExpiring": "1h", "BackupTooOld": "0s", "BackupFailed": "1m",
                              "DiskAlmostFull": "1d", "SecurityUpdatesPending": "26h", "RebootRequired": "2h",
                              "PackageFilesModified": "0s", "LogsNotReceived": "2m", "DatabaseNoStandby": "30s",
-                             "DatabaseReplicationLag": "2m"},
+                             "DatabaseReplicationLag": "2m", "DatabaseArchivingFailing": "5m",
+                             "DatabaseBackupTooOld": "10m"},
 }
 MAIL = {"monitoring_alert_email_to": "ops@example.com", "monitoring_smtp_smarthost": "smtp.example.com:587",
         "monitoring_smtp_from": "alerts@example.com"}

@@ -15,7 +15,8 @@ from conftest import check_failure, run_playbook, write_inventory
 
 HOSTS = {"lb1": "10.9.0.10", "app1": "10.9.0.21", "app2": "10.9.0.22", "db1": "10.9.0.30", "bk1": "10.9.0.40"}
 GROUPS = {"loadbalancers": ["lb1"], "app": ["app1", "app2"], "db": ["db1"], "backup": ["bk1"]}
-SECRETS = {s: "s" * 24 for s in ("stack_db_password", "stack_app_secret_key", "stack_backup_password")}
+SECRETS = {s: "s" * 24 for s in ("stack_db_password", "stack_app_secret_key", "stack_backup_password",
+                                           "stack_db_archive_password")}
 DEMO_APP = {"name": "demo", "domains": ["www.a.test"], "port": 8000, "wsgi_module": "demo.wsgi:app"}
 SHOP_APP = {"name": "shop", "domains": ["shop.a.test"], "port": 8100, "wsgi_module": "shop.wsgi:application",
             "secret_key": "k" * 24, "db_password": "p" * 24, "migrate_command": "python manage.py migrate --noinput"}

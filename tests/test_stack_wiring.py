@@ -65,6 +65,17 @@ def test_a_database_cluster_opens_its_ports_between_its_members_and_to_the_app_h
     assert single == {"postgresql": (5432, ["10.0.0.11", "10.0.0.12"])}
 
 
+def test_the_database_hosts_and_the_backup_host_open_pgbackrest_to_each_other_only():
+    archive = {**ADDRESSES, "db": ["10.0.0.21"], "backup": ["10.0.0.31"], "monitoring": []}
+    assert ports(stack_openings(host("db", archive_port=8432, jobs=[]), archive))["pgbackrest"] == (8432, ["10.0.0.31"])
+    assert ports(stack_openings(host("backup", archive_port=8432, jobs=[]), archive)) == {
+        "pgbackrest": (8432, ["10.0.0.21"])}
+    assert "pgbackrest" not in ports(stack_openings(host("app", archive_port=8432, jobs=[]), archive))
+    # Archiving off (port 0), or the repository beside the only database: none.
+    assert "pgbackrest" not in ports(stack_openings(host("db", archive_port=0, jobs=[]), archive))
+    assert "pgbackrest" not in ports(stack_openings(host("db", "backup", archive_port=8432, jobs=[]), archive))
+
+
 def test_no_monitoring_host_no_exporter_openings():
     assert ports(stack_openings(host("app"), {**ADDRESSES, "monitoring": []})) == {
         "app-server": (8000, ["10.0.0.2", "10.0.0.3"])}

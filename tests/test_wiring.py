@@ -10,7 +10,8 @@ import pytest
 
 from conftest import run_playbook, write_inventory
 
-SECRETS = {"stack_db_password": "p/ss+w0rd" * 3, "stack_app_secret_key": "k" * 32, "stack_backup_password": "b" * 32}
+SECRETS = {"stack_db_password": "p/ss+w0rd" * 3, "stack_app_secret_key": "k" * 32, "stack_backup_password": "b" * 32,
+           "stack_db_archive_password": "c" * 32}
 ADDR = {"lb1": "10.0.0.2", "app1": "10.0.0.11", "app2": "10.0.0.12", "db1": "10.0.0.21", "bk1": "10.0.0.31"}
 
 
@@ -60,8 +61,24 @@ def test_app_hosts_serve_on_their_private_address_and_the_load_balancer_uses_exa
 def test_each_group_opens_only_what_the_others_need(five):
     assert openings(five, "lb1") == {("http", 80): [], ("https", 443): []}
     assert openings(five, "app1") == {("app-server", 8000): ["10.0.0.2"]}
-    assert openings(five, "db1") == {("postgresql", 5432): ["10.0.0.11", "10.0.0.12"]}
-    assert openings(five, "bk1") == {}
+    # The database and the backup host call each other's pgBackRest server:
+    # the database archives its WAL, the backup host takes the backups.
+    assert openings(five, "db1") == {("postgresql", 5432): ["10.0.0.11", "10.0.0.12"], ("pgbackrest", 8432): ["10.0.0.31"]}
+    assert openings(five, "bk1") == {("pgbackrest", 8432): ["10.0.0.21"]}
+
+
+def test_the_database_archives_to_the_backup_host(tmp_path, five):
+    assert five["db1"]["postgresql_archive_command"] == "pgbackrest --stanza=pyweb archive-push %p"
+    assert five["db1"]["pgbackrest_db_hosts"] == [{"name": "db1", "address": "10.0.0.21"}]
+    assert {five[h]["pgbackrest_repository_address"] for h in ("db1", "bk1")} == {"10.0.0.31"}
+    # The repository's passphrase is on the backup host only.
+    assert five["bk1"]["pgbackrest_cipher_pass"] == "c" * 32 and five["db1"]["pgbackrest_cipher_pass"] == ""
+    # Turned off: no archiving, no opening, and its secret is not required.
+    off = wiring(tmp_path, FIVE, stack_db_archive=False)
+    assert off["db1"]["postgresql_archive_command"] == ""
+    assert openings(off, "bk1") == {} and ("pgbackrest", 8432) not in openings(off, "db1")
+    assert "stack_db_archive_password" not in off["db1"]["stack_required_secrets"]
+    assert "stack_db_archive_password" in five["db1"]["stack_required_secrets"]
 
 
 def test_the_database_admits_the_app_hosts_only(five):
@@ -98,8 +115,8 @@ def test_an_environment_a_group_and_a_host_add_openings_without_editing_the_shar
     assert openings(w, "app1") == {("app-server", 8000): ["10.0.0.2"], ("node-agent", 7000): ["192.0.2.5"],
                                    ("grpc", 9000): ["10.0.0.2"]}
     assert openings(w, "db1") == {("postgresql", 5432): ["10.0.0.11", "10.0.0.12"], ("node-agent", 7000): ["192.0.2.5"],
-                                  ("pgbouncer", 6432): ["10.0.0.11"]}
-    assert openings(w, "bk1") == {("node-agent", 7000): ["192.0.2.5"]}
+                                  ("pgbouncer", 6432): ["10.0.0.11"], ("pgbackrest", 8432): ["10.0.0.31"]}
+    assert openings(w, "bk1") == {("node-agent", 7000): ["192.0.2.5"], ("pgbackrest", 8432): ["10.0.0.21"]}
 
 
 def test_an_environment_a_group_and_a_host_add_packages(tmp_path, five):
@@ -119,6 +136,9 @@ def test_one_host_holds_the_whole_stack(tmp_path):
     assert w["nginx_upstreams"] == ["10.0.0.99:8000"]
     assert w["nginx_app_sites"][0]["listen"] == ["10.0.0.99:8000"]
     assert w["backup_paths"] == ["/srv/demo/shared/media"] and w["backup_postgresql_databases"] == ["demo"]
+    # The database's archive beside it: no pgBackRest server to open.
+    assert w["pgbackrest_repository_host"] == "solo" and w["postgresql_archive_command"]
+    assert ("pgbackrest", 8432) not in openings({"solo": w}, "solo")
 
 
 def test_the_site_names_and_certificate_follow_the_domain(five):
@@ -138,7 +158,8 @@ def test_the_environment_overrides_the_shared_defaults_of_its_inputs(tmp_path, f
     assert w["app2"]["nginx_app_sites"][0]["listen"] == ["10.0.0.12:9002"]
     assert w["lb1"]["nginx_upstreams"] == ["10.0.0.11:9000", "10.0.0.12:9002"]
     assert openings(w, "app2") == {("app-server", 9002): ["10.0.0.2"]}
-    assert w["db1"]["postgresql_port"] == 6543 and openings(w, "db1") == {("postgresql", 6543): ["10.0.0.11", "10.0.0.12"]}
+    assert w["db1"]["postgresql_port"] == 6543 and openings(w, "db1") == {("postgresql", 6543): ["10.0.0.11", "10.0.0.12"],
+                                                                          ("pgbackrest", 8432): ["10.0.0.31"]}
     assert w["lb1"]["keepalived_virtual_router_id"] == 77 and w["app1"]["app_server_type"] == "uwsgi"
     assert w["lb1"]["nginx_status_port"] == 8089 and w["lb1"]["keepalived_check_url"] == "http://127.0.0.1:8089/nginx_status"
     assert w["lb1"]["tls_mode"] == "internal_ca"

@@ -174,7 +174,9 @@ def stack_openings(host, addresses):
       (monitoring jobs: {exporter, groups}), monitoring_ports ({name: port},
       Prometheus' and Alertmanager's), ui_sources (who reaches those pages),
       journal_port (the journal receiver's port on the log host, 0 elsewhere),
-      added (the openings the environment, its groups and the host add).
+      archive_port (pgBackRest's TLS server with the database archived, else
+      0: the backup host calls the database hosts' to back up, they call
+      the backup host's to archive and restore), added (the openings the environment, its groups and the host add).
     addresses: each group's private addresses (topology.yml), with
       `monitoring` empty when there is no monitoring host, and
       `log_senders` (every host but the log host).
@@ -203,6 +205,13 @@ def stack_openings(host, addresses):
         store = list(addresses.get("etcd") or [])
         rules.append(_rule("etcd-client", host["etcd_ports"]["client"], _unique(list(addresses["db"]) + store)))
         rules.append(_rule("etcd-peer", host["etcd_ports"]["peer"], store))
+    # (A host that is both keeps its repository beside the database: no
+    # server, no opening.)
+    archive = _port(host.get("archive_port") or 0) if not {"db", "backup"} <= groups else 0
+    if archive and "db" in groups:
+        rules.append(_rule("pgbackrest", archive, list(addresses["backup"])))
+    if archive and "backup" in groups:
+        rules.append(_rule("pgbackrest", archive, list(addresses["db"])))
     monitoring = list(addresses.get("monitoring") or [])
     if monitoring:
         exporters = monitoring_host_exporters(host["jobs"], host["groups"])

@@ -690,6 +690,89 @@ def drill_db_standby_loss(timeout=240.0):
                               "back on its own", **figures}, ok)
 
 
+def post_notes(prefix, count):
+    """Notes written through the site, one after the other: the ids it acknowledged."""
+    acked = []
+    for _ in range(count):
+        note = f"{prefix}-{uuid.uuid4().hex}"
+        try:
+            status, _, _ = get("/notes", method="POST", headers={"Content-Type": "application/json"},
+                               body=json.dumps({"body": note}), timeout=10)
+        except OSError:
+            status = 0
+        if status == 201:
+            acked.append(note)
+    return acked
+
+
+def notes_like(host, prefix, port=5432):
+    out = sh(host, f"runuser -u postgres -- psql -p {port} -d demo -XtAc \"SELECT body FROM notes WHERE body LIKE '{prefix}%'\"",
+             check=False)
+    return set(out.split())
+
+
+def clean_copy(host, target, timeline, prefix, port=5499):
+    """The notes on a copy restored beside `host`'s own data (its own
+    directory and port, archiving off): the archive's state at `target` on
+    `timeline`, as an operator fetches rows a restore went back past."""
+    copy = "/var/lib/postgresql/pyweb-pitr-copy"
+    bin_dir = "/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -n1)/bin"
+    restore = sh(host, f"rm -rf {copy} && runuser -u postgres -- pgbackrest --stanza=pyweb --pg1-path={copy} --type=time "
+                       f"--target='{target}' --target-timeline={timeline} --target-action=promote --archive-mode=off restore "
+                       "&& echo restored", check=False)
+    started = sh(host, f"runuser -u postgres -- {bin_dir}/pg_ctl -D {copy} -w -t 300 -l /tmp/pyweb-pitr-copy.log "
+                       f"-o \"-p {port} -c listen_addresses='' -c synchronous_standby_names=''\" start >/dev/null && echo started",
+                 check=False)
+    held = set()
+    for _ in range(60):
+        if sh(host, f"runuser -u postgres -- psql -p {port} -XtAc 'SELECT pg_is_in_recovery()'", check=False) == "f":
+            held = notes_like(host, prefix, port)
+            break
+        time.sleep(2)
+    sh(host, f"runuser -u postgres -- {bin_dir}/pg_ctl -D {copy} -m immediate stop; rm -rf {copy}", check=False)
+    return restore.endswith("restored") and started == "started", held
+
+
+def drill_db_pitr():
+    """Point-in-time recovery of the database: notes A, the time noted, notes B, the table dropped, restore.yml to the noted time."""
+    prefix = f"pitr-{uuid.uuid4().hex[:8]}"
+    a = post_notes(f"{prefix}-a", 20)
+    time.sleep(1.5)
+    noted = psql("SELECT now()")
+    time.sleep(1.5)
+    b = post_notes(f"{prefix}-b", 20)
+    time.sleep(1.0)
+    before_drop = psql("SELECT now()")
+    timeline = psql("SELECT timeline_id FROM pg_control_checkpoint()")
+    time.sleep(1.0)
+    old = db_primary()
+    # The mistake, and the archive holding everything up to it.
+    sh(old, 'runuser -u postgres -- psql -d demo -XtAc "DROP TABLE notes"')
+    archived = sh(old, "runuser -u postgres -- pgbackrest --stanza=pyweb check && echo archived", check=False)
+    restore = playbook("playbooks/restore.yml", "--limit", ",".join(DBS), "-e",
+                       json.dumps({"restore_target_time": noted, "backup_restore_force": True}), logname="restore-pitr")
+    primary = db_primary()
+    held = notes_like(primary, prefix) if primary else set()
+    others = [h for h in DBS if h != primary]
+    standby_s = [wait_for_standby(primary, h) for h in others] if primary else [None]
+    written_after = post_notes(f"{prefix}-c", 3)
+    copy_ok, copy_held = clean_copy(others[0] if others else DBS[0], before_drop, timeline, prefix) if primary else (False, set())
+    figures = {
+        "notes_a": len(a), "notes_b": len(b), "target": noted, "archived_before_the_restore": archived.endswith("archived"),
+        "restore_seconds": restore.seconds, "restore_rc": restore.returncode, "primary_after": primary,
+        "a_back": len(held & set(a)), "b_back": len(held & set(b)), "standbys_streaming_after_s": standby_s,
+        "written_through_the_site_after": len(written_after),
+        "clean_copy_to_before_the_drop": {"restored": copy_ok, "a": len(copy_held & set(a)), "b": len(copy_held & set(b))},
+    }
+    ok = (restore.returncode == 0 and figures["archived_before_the_restore"] and len(a) == 20 and len(b) == 20
+          and figures["a_back"] == len(a) and figures["b_back"] == 0 and None not in standby_s
+          and len(written_after) == 3 and copy_ok and figures["clean_copy_to_before_the_drop"]["a"] == len(a)
+          and figures["clean_copy_to_before_the_drop"]["b"] == len(b))
+    return verdict({"target": "restored to the noted time: every note A back, no note B, the standbys streaming, the "
+                              "site writing; a clean copy to just before the drop holds A and B",
+                    **figures}, ok)
+
+
 # -- bad inputs ----------------------------------------------------------------
 
 
@@ -873,6 +956,7 @@ DRILLS = {
     "db-switchover": drill_db_switchover,
     "db-loss": drill_db_loss,
     "db-standby-loss": drill_db_standby_loss,
+    "db-pitr": drill_db_pitr,
     "bad-inputs": drill_bad_inputs,
 }
 

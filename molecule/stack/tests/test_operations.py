@@ -29,7 +29,7 @@ from stackinfo import INVENTORY_DIR, ROOT
 
 OUTPUT = ROOT / "tests" / "drills" / "results" / "stack-scenario.json"
 DRILLS = ["deploy", "add-app", "loss", "kill", "reload", "backup", "failover", "failover-kill", "db-switchover", "db-loss",
-          "db-standby-loss", "bad-inputs"]
+          "db-standby-loss", "db-pitr", "bad-inputs"]
 
 
 def test_every_drill_meets_its_target():

@@ -244,6 +244,12 @@ def test_the_floating_address_serves_the_site_from_either_load_balancer(cafile):
         ("pyweb-stack-app1", "pyweb-stack-backup1", 2380, False),
         # Each app host's proxy serves its own apps only (loopback).
         ("pyweb-stack-lb1", "pyweb-stack-app1", 6432, False),
+        # pgBackRest's TLS servers: the database hosts archive to the backup
+        # host, the backup host backs them up; nobody else reaches either.
+        ("pyweb-stack-db2", "pyweb-stack-backup1", 8432, True),
+        ("pyweb-stack-backup1", "pyweb-stack-db1", 8432, True),
+        ("pyweb-stack-app1", "pyweb-stack-backup1", 8432, False),
+        ("pyweb-stack-app2", "pyweb-stack-db2", 8432, False),
     ],
 )
 def test_each_tier_is_reachable_only_from_the_tier_that_needs_it(src, dst, port, open_):
