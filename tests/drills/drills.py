@@ -281,10 +281,11 @@ def drill_add_app():
             "server": "gunicorn", "source_path": str(src),
             "secret_key": uuid.uuid4().hex + uuid.uuid4().hex, "db_password": uuid.uuid4().hex}
     added, removed = apps_vars("add", blog), apps_vars("remove", {"name": "blog", "state": "absent"})
-    # The tiers an app touches: its database and role, the app hosts'
+    # The tiers an app touches: its database and role (postgresql: the db
+    # tag's etcd and pgBackRest have nothing to do for it), the app hosts'
     # openings, its server, release and site, its certificate and the load
     # balancers' site; the app tier for this app only.
-    tiers = ("--tags", "db,firewall,app,web", "-e", "deploy_app=blog")
+    tiers = ("--tags", "postgresql,firewall,app,web", "-e", "deploy_app=blog")
     demo = load(rate=8.0).start()
     shop = Load(port=PORT, name=SHOP, cafile=str(CA), path="/healthz", rate=8.0).start()
     time.sleep(3)
@@ -758,7 +759,7 @@ def drill_db_pitr():
     written_after = post_notes(f"{prefix}-c", 3)
     copy_ok, copy_held = clean_copy(others[0] if others else DBS[0], before_drop, timeline, prefix) if primary else (False, set())
     figures = {
-        "notes_a": len(a), "notes_b": len(b), "target": noted, "archived_before_the_restore": archived.endswith("archived"),
+        "notes_a": len(a), "notes_b": len(b), "restored_to": noted, "archived_before_the_restore": archived.endswith("archived"),
         "restore_seconds": restore.seconds, "restore_rc": restore.returncode, "primary_after": primary,
         "a_back": len(held & set(a)), "b_back": len(held & set(b)), "standbys_streaming_after_s": standby_s,
         "written_through_the_site_after": len(written_after),

@@ -1,10 +1,19 @@
 """The cluster as the converge left it: one primary, one synchronous
 standby, the app's writes on both, etcd's three members healthy."""
 
+import json
+import os
+import sys
 import uuid
+from pathlib import Path
 
 from conftest import node
 from helpers import members, sql_as_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from playbook_runner import ansible_playbook, said  # noqa: E402
+
+CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
 
 testinfra_hosts = ["ansible://pyweb-dbc-db1"]
 
@@ -41,3 +50,18 @@ def test_the_stores_three_members_are_healthy(host):
 def test_patroni_answers_health_checks_on_the_private_address_only(host, addresses):
     assert host.socket(f"tcp://{addresses['db1']}:8008").is_listening
     assert not host.socket("tcp://0.0.0.0:8008").is_listening
+
+
+def test_a_setting_that_needs_a_restart_is_applied_on_each_member(host):
+    """shared_buffers (as archive_mode when the archive is turned on) waits
+    for PostgreSQL's restart: the role restarts each member, one at a time,
+    and the cluster is whole again after."""
+    run = ansible_playbook(CONVERGE, "-e", "postgresql_memory_mb=640", inventory=os.environ["MOLECULE_INVENTORY_FILE"],
+                           timeout=600)
+    assert run.returncode == 0, said(run)[-3000:]
+    for name in ("db1", "db2"):
+        assert node(name).check_output("sudo -u postgres psql -XtAc 'SHOW shared_buffers'") == "160MB", name
+    view = members(host)
+    assert sorted(role for role, _ in view.values()) == ["Leader", "Sync Standby"], view
+    listed = json.loads(host.check_output("sudo -u postgres patronictl -c /etc/patroni/config.yml list --format json"))
+    assert not [m for m in listed if m.get("Pending restart")], listed

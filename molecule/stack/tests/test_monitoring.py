@@ -270,8 +270,17 @@ def host_alert(host, alert, instance):
     return firing(host, alert, instance, "sender" if alert == "LogsNotReceived" else "instance")
 
 
-def test_a_stale_backup_a_pending_reboot_a_changed_file_and_silent_logs_each_fire_their_alert(host):
-    db, app = other("pyweb-stack-db1"), other("pyweb-stack-app2")
+ARCHIVE_TEXTFILE = "/var/lib/prometheus/node-exporter/pyweb_pgbackrest_backups.prom"
+
+
+def test_stale_backups_a_failing_archive_a_pending_reboot_a_changed_file_and_silent_logs_each_fire_their_alert(host):
+    db, app, backup = other("pyweb-stack-db1"), other("pyweb-stack-app2"), other("pyweb-stack-backup1")
+    # And the database's archive: the primary's archiving fails for real (the
+    # repository's server stopped), the newest backup's time made stale.
+    primary = next(n for n in ("pyweb-stack-db1", "pyweb-stack-db2")
+                   if other(n).check_output("runuser -u postgres -- psql -XtAc 'SELECT pg_is_in_recovery()'") == "f")
+    expected = {**HOST_ALERTS, ("DatabaseArchivingFailing", primary): "critical",
+                ("DatabaseBackupTooOld", "pyweb-stack-backup1"): "critical"}
     # Sound first: a real backup's time, a clean package count and every
     # sender's recent logs are scraped, and none of these alerts fires.
     db.check_output("systemctl start pyweb-backup.service pyweb-verify-packages.service")
@@ -281,9 +290,10 @@ def test_a_stale_backup_a_pending_reboot_a_changed_file_and_silent_logs_each_fir
              60, "the backup's time and a clean package count scraped")
     fresh = query(host, "time() - pyweb_logs_last_received_timestamp_seconds < 40")
     assert {r["metric"]["sender"] for r in fresh} == set(ADDRESSES) - {"pyweb-stack-backup1"}
-    assert not any(host_alert(host, *key) for key in HOST_ALERTS)
+    assert not any(host_alert(host, *key) for key in expected)
     saved_textfile = db.file(TEXTFILE).content_string
     saved_packaged = db.check_output(f"base64 -w0 {PACKAGED}")
+    saved_archive = backup.file(ARCHIVE_TEXTFILE).content_string
     try:
         old = int(time.time()) - 27 * 3600
         # 0644 by hand: the admin's session has umask 027 (common_login_defs)
@@ -294,17 +304,23 @@ def test_a_stale_backup_a_pending_reboot_a_changed_file_and_silent_logs_each_fir
         # What a kernel or libc upgrade leaves behind; and app2's uploader stops.
         app.check_output("touch /run/reboot-required && systemctl start prometheus-node-exporter-apt.service"
                          " && systemctl stop systemd-journal-upload.service")
+        backup.check_output(f"printf 'pyweb_pgbackrest_last_backup_timestamp_seconds{{stanza=\"pyweb\",type=\"any\"}} {old}\\n'"
+                            f" > {ARCHIVE_TEXTFILE}.tmp && chmod 0644 {ARCHIVE_TEXTFILE}.tmp"
+                            f" && mv {ARCHIVE_TEXTFILE}.tmp {ARCHIVE_TEXTFILE}")
+        backup.check_output("systemctl stop pyweb-pgbackrest-server.service")
+        # A write, and its segment closed: PostgreSQL hands it to the archive.
+        other(primary).check_output("runuser -u postgres -- psql -XtA -c 'SELECT txid_current()' -c 'SELECT pg_switch_wal()'")
 
         def all_firing():
-            found = {key: host_alert(host, *key) for key in HOST_ALERTS}
+            found = {key: host_alert(host, *key) for key in expected}
             return found if all(found.values()) else None
 
-        alerts = wait_for(all_firing, 150, f"every one of {sorted(HOST_ALERTS)} firing")
-        for key, severity in HOST_ALERTS.items():
+        alerts = wait_for(all_firing, 180, f"every one of {sorted(expected)} firing")
+        for key, severity in expected.items():
             assert alerts[key][0]["metric"]["severity"] == severity, key
         assert alerts[("LogsNotReceived", "pyweb-stack-app2")][0]["metric"]["address"] == ADDRESSES["pyweb-stack-app2"]
         # Each about its own host only.
-        for alert, _ in HOST_ALERTS:
+        for alert, _ in expected:
             assert not host_alert(host, alert, "pyweb-stack-app1"), alert
     finally:
         db.check_output(f"printf %s {shlex.quote(saved_textfile)} > {TEXTFILE}.tmp && chmod 0644 {TEXTFILE}.tmp"
@@ -312,5 +328,12 @@ def test_a_stale_backup_a_pending_reboot_a_changed_file_and_silent_logs_each_fir
         db.check_output(f"echo {saved_packaged} | base64 -d > {PACKAGED} && systemctl start pyweb-verify-packages.service")
         app.check_output("rm -f /run/reboot-required && systemctl start prometheus-node-exporter-apt.service"
                          " systemd-journal-upload.service")
-    wait_for(lambda: not any(query(host, f'ALERTS{{alertname="{alert}"}}') for alert, _ in HOST_ALERTS),
+        backup.check_output(f"printf %s {shlex.quote(saved_archive)} > {ARCHIVE_TEXTFILE}.tmp && chmod 0644 {ARCHIVE_TEXTFILE}.tmp"
+                            f" && mv {ARCHIVE_TEXTFILE}.tmp {ARCHIVE_TEXTFILE}")
+        backup.check_output("systemctl start pyweb-pgbackrest-server.service")
+        # The waiting segments go (check switches another and waits for it),
+        # and the figures say so at once.
+        other(primary).check_output("runuser -u postgres -- pgbackrest --stanza=pyweb check"
+                                    " && systemctl start pyweb-pgbackrest-metrics.service")
+    wait_for(lambda: not any(query(host, f'ALERTS{{alertname="{alert}"}}') for alert, _ in expected),
              120, "the alerts resolve")
