@@ -512,6 +512,17 @@ def drill_backup():
 # -- the database cluster -------------------------------------------------------
 
 
+def post_note(prefix):
+    """One note written through the site, with an id of its own: (the id, the answer's status, 0 for none)."""
+    note = f"{prefix}-{uuid.uuid4().hex}"
+    try:
+        status, _, _ = get("/notes", method="POST", headers={"Content-Type": "application/json"},
+                           body=json.dumps({"body": note}), timeout=10)
+    except OSError:
+        status = 0
+    return note, status
+
+
 class Writer:
     """Notes written through the site (POST /notes) at a fixed rate, each
     with an id of its own: every write the site acknowledged (201) is kept,
@@ -541,12 +552,7 @@ class Writer:
     def _worker(self):
         while not self.stop_event.is_set():
             began = self.now()
-            note = f"dbdrill-{uuid.uuid4().hex}"
-            try:
-                status, _, _ = get("/notes", method="POST", headers={"Content-Type": "application/json"},
-                                   body=json.dumps({"body": note}), timeout=10)
-            except OSError:
-                status = 0
+            note, status = post_note("dbdrill")
             with self.lock:
                 if status == 201:
                     self.acked.append(note)
@@ -693,17 +699,8 @@ def drill_db_standby_loss(timeout=240.0):
 
 def post_notes(prefix, count):
     """Notes written through the site, one after the other: the ids it acknowledged."""
-    acked = []
-    for _ in range(count):
-        note = f"{prefix}-{uuid.uuid4().hex}"
-        try:
-            status, _, _ = get("/notes", method="POST", headers={"Content-Type": "application/json"},
-                               body=json.dumps({"body": note}), timeout=10)
-        except OSError:
-            status = 0
-        if status == 201:
-            acked.append(note)
-    return acked
+    written = [post_note(prefix) for _ in range(count)]
+    return [note for note, status in written if status == 201]
 
 
 def notes_like(host, prefix, port=5432):

@@ -271,26 +271,31 @@ def host_alert(host, alert, instance):
 
 
 ARCHIVE_TEXTFILE = "/var/lib/prometheus/node-exporter/pyweb_pgbackrest_backups.prom"
+ARCHIVE_DIR = "/var/lib/pgbackrest/archive"
 
 
 def test_stale_backups_a_failing_archive_a_pending_reboot_a_changed_file_and_silent_logs_each_fire_their_alert(host):
     db, app, backup = other("pyweb-stack-db1"), other("pyweb-stack-app2"), other("pyweb-stack-backup1")
     # And the database's archive: the primary's archiving fails for real (the
-    # repository's server stopped), the newest backup's time made stale.
+    # repository's archive directory unreadable to its user on the backup
+    # host), the newest backup's time made stale.
     primary = next(n for n in ("pyweb-stack-db1", "pyweb-stack-db2")
                    if other(n).check_output("runuser -u postgres -- psql -XtAc 'SELECT pg_is_in_recovery()'") == "f")
     expected = {**HOST_ALERTS, ("DatabaseArchivingFailing", primary): "critical",
                 ("DatabaseBackupTooOld", "pyweb-stack-backup1"): "critical"}
-    # Sound first: a real backup's time, a clean package count and every
-    # sender's recent logs are scraped, and none of these alerts fires.
+    # Sound first: a real backup's time, a clean package count, the archive
+    # taking the primary's WAL and every sender's recent logs are scraped,
+    # and none of these alerts fires.
     db.check_output("systemctl start pyweb-backup.service pyweb-verify-packages.service")
+    other(primary).check_output("runuser -u postgres -- pgbackrest --stanza=pyweb check"
+                                " && systemctl start pyweb-pgbackrest-metrics.service")
     done = int(db.check_output(f"sed -n 's/^pyweb_backup_last_success_timestamp_seconds //p' {TEXTFILE}"))
     wait_for(lambda: query(host, f'pyweb_backup_last_success_timestamp_seconds{{instance="pyweb-stack-db1"}} == {done}')
              and query(host, 'pyweb_packages_modified_files{instance="pyweb-stack-db1"} == 0'),
              60, "the backup's time and a clean package count scraped")
     fresh = query(host, "time() - pyweb_logs_last_received_timestamp_seconds < 40")
     assert {r["metric"]["sender"] for r in fresh} == set(ADDRESSES) - {"pyweb-stack-backup1"}
-    assert not any(host_alert(host, *key) for key in expected)
+    wait_for(lambda: not any(host_alert(host, *key) for key in expected), 60, f"none of {sorted(expected)} firing")
     saved_textfile = db.file(TEXTFILE).content_string
     saved_packaged = db.check_output(f"base64 -w0 {PACKAGED}")
     saved_archive = backup.file(ARCHIVE_TEXTFILE).content_string
@@ -307,15 +312,17 @@ def test_stale_backups_a_failing_archive_a_pending_reboot_a_changed_file_and_sil
         backup.check_output(f"printf 'pyweb_pgbackrest_last_backup_timestamp_seconds{{stanza=\"pyweb\",type=\"any\"}} {old}\\n'"
                             f" > {ARCHIVE_TEXTFILE}.tmp && chmod 0644 {ARCHIVE_TEXTFILE}.tmp"
                             f" && mv {ARCHIVE_TEXTFILE}.tmp {ARCHIVE_TEXTFILE}")
-        backup.check_output("systemctl stop pyweb-pgbackrest-server.service")
-        # A write, and its segment closed: PostgreSQL hands it to the archive.
-        other(primary).check_output("runuser -u postgres -- psql -XtA -c 'SELECT txid_current()' -c 'SELECT pg_switch_wal()'")
+        backup.check_output(f"chmod 000 {ARCHIVE_DIR}")
+        # A write, and its segment closed: PostgreSQL hands it to the archive,
+        # which refuses it; the figures are written at once, not within the minute.
+        other(primary).check_output("runuser -u postgres -- psql -XtA -c 'SELECT txid_current()' -c 'SELECT pg_switch_wal()'"
+                                    " && sleep 3 && systemctl start pyweb-pgbackrest-metrics.service")
 
         def all_firing():
             found = {key: host_alert(host, *key) for key in expected}
             return found if all(found.values()) else None
 
-        alerts = wait_for(all_firing, 180, f"every one of {sorted(expected)} firing")
+        alerts = wait_for(all_firing, 150, f"every one of {sorted(expected)} firing")
         for key, severity in expected.items():
             assert alerts[key][0]["metric"]["severity"] == severity, key
         assert alerts[("LogsNotReceived", "pyweb-stack-app2")][0]["metric"]["address"] == ADDRESSES["pyweb-stack-app2"]
@@ -330,7 +337,7 @@ def test_stale_backups_a_failing_archive_a_pending_reboot_a_changed_file_and_sil
                          " systemd-journal-upload.service")
         backup.check_output(f"printf %s {shlex.quote(saved_archive)} > {ARCHIVE_TEXTFILE}.tmp && chmod 0644 {ARCHIVE_TEXTFILE}.tmp"
                             f" && mv {ARCHIVE_TEXTFILE}.tmp {ARCHIVE_TEXTFILE}")
-        backup.check_output("systemctl start pyweb-pgbackrest-server.service")
+        backup.check_output(f"chmod 0750 {ARCHIVE_DIR}")
         # The waiting segments go (check switches another and waits for it),
         # and the figures say so at once.
         other(primary).check_output("runuser -u postgres -- pgbackrest --stanza=pyweb check"
