@@ -1,12 +1,16 @@
-"""PostgreSQL admits the app hosts with their password, and nobody else."""
+"""PostgreSQL admits the app hosts with their password, and nobody else; one
+machine's archive (pgBackRest beside it) restores a point in time."""
 
 import os
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import testinfra
 
 INV = os.environ.get("MOLECULE_INVENTORY_FILE", "")
+SCENARIO = Path(__file__).resolve().parents[1]
 testinfra_hosts = ["ansible://pyweb-pg-db"]
 
 
@@ -104,3 +108,29 @@ def test_the_database_belongs_to_the_app_role(host):
         "runuser -u postgres -- psql -tAc \"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname='demo'\""
     )
     assert owner == "demo"
+
+
+def test_the_archive_beside_the_database_brings_back_a_noted_time(host):
+    """One machine: pgBackRest's repository on the database host itself (no
+    TLS server), the WAL archived there, and a restore to a noted time brings
+    back what was there then and not what came after."""
+    assert not host.service("pyweb-pgbackrest-server").is_running
+    assert host.file("/var/lib/pgbackrest/archive/pyweb/archive.info").user == "postgres"
+
+    def sql(query):
+        return host.check_output(f"runuser -u postgres -- psql -d demo -XtAc \"{query}\"")
+
+    sql("DROP TABLE IF EXISTS pitr; CREATE TABLE pitr (v text); INSERT INTO pitr VALUES ('A')")
+    time.sleep(1.5)
+    noted = sql("SELECT now()")
+    time.sleep(1.5)
+    sql("INSERT INTO pitr VALUES ('B')")
+    host.check_output("runuser -u postgres -- pgbackrest --stanza=pyweb check")
+    run = subprocess.run(
+        ["ansible-playbook", "-i", INV, str(SCENARIO / "restore.yml"), "-e", f"pgbackrest_restore_target='{noted}'"],
+        capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, ANSIBLE_ROLES_PATH=str(SCENARIO.parents[1] / "roles"),
+                 ANSIBLE_VAULT_PASSWORD_FILE=str(SCENARIO.parent / "shared" / "vault-password.txt")))
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert sql("SELECT string_agg(v, ',' ORDER BY v) FROM pitr") == "A"
+    assert sql("SELECT pg_is_in_recovery()") == "f"
