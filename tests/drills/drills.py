@@ -571,9 +571,7 @@ class Writer:
 
     def lost(self, primary):
         """The acknowledged ids that the database does not hold."""
-        held = set(sh(primary, "runuser -u postgres -- psql -d demo -XtAc "
-                               "\"SELECT body FROM notes WHERE body LIKE 'dbdrill-%'\"").split())
-        return sorted(set(self.acked) - held)
+        return sorted(set(self.acked) - notes_like(primary, "dbdrill-", check=True))
 
 
 def db_standbys(primary):
@@ -703,9 +701,10 @@ def post_notes(prefix, count):
     return [note for note, status in written if status == 201]
 
 
-def notes_like(host, prefix, port=5432):
+def notes_like(host, prefix, port=5432, check=False):
+    """The ids of the notes whose id starts with `prefix` that `host`'s database holds."""
     out = sh(host, f"runuser -u postgres -- psql -p {port} -d demo -XtAc \"SELECT body FROM notes WHERE body LIKE '{prefix}%'\"",
-             check=False)
+             check=check)
     return set(out.split())
 
 
