@@ -3,7 +3,7 @@
 # each other on its ports, before any of its services runs.
 #
 #   reach.py listen ADDRESS PORT...   listen on each port that nothing listens
-#                                     on yet (at most 120 s, in the background)
+#                                     on yet (at most 60 s, in the background)
 #   reach.py connect JSON             JSON: [{name, address, port, what}, ...];
 #                                     print, as JSON, those that do not
 #                                     answer within 3 s
@@ -16,7 +16,6 @@ import socket
 import sys
 import time
 
-PIDFILE = "/run/pyweb-preflight-reach.pid"
 
 
 def listen(address, ports):
@@ -37,24 +36,31 @@ def listen(address, ports):
     sys.stdout.flush()
     if not sockets:
         return
-    # Bound before the parent returns: the other hosts connect right after.
+    # Bound before the parent returns (the other hosts connect right after),
+    # and the child out of the login's session before then: the end of an SSH
+    # session with a terminal hangs up its process group.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    ready_r, ready_w = os.pipe()
     if os.fork():
+        os.close(ready_w)
+        if os.read(ready_r, 1) != b"1":
+            sys.exit("the listener did not start")
         return
+    os.close(ready_r)
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    with open(PIDFILE, "w") as f:
-        f.write(str(os.getpid()))
+    os.write(ready_w, b"1")
+    os.close(ready_w)
     selector = selectors.DefaultSelector()
     for sock in sockets:
         selector.register(sock, selectors.EVENT_READ)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for key, _ in selector.select(timeout=1):
             conn, _ = key.fileobj.accept()
             conn.close()
-    os.unlink(PIDFILE)
 
 
 def connect(targets):
@@ -68,12 +74,20 @@ def connect(targets):
 
 
 def stop():
-    try:
-        with open(PIDFILE) as f:
-            os.kill(int(f.read().strip()), signal.SIGTERM)
-        os.unlink(PIDFILE)
-    except (OSError, ValueError):
-        pass
+    """End this login's listeners (of this run or of one that was cut short)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != os.getuid() or int(pid) == os.getpid():
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(args) > 2 and args[1].endswith(b"/reach.py") and args[2] == b"listen":
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":
