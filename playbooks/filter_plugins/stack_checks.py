@@ -390,10 +390,25 @@ def stack_app_overrides(app, role_values):
     return out
 
 
+def stack_spec_for(options, values):
+    """The argument spec of the options among `values` (every role's options,
+    by name), none of them required: preflight checks what the inventory
+    sets, all roles at once (one filter, not a Jinja chain over some 400
+    options, evaluated for each host)."""
+    return {name: {**options[name], "required": False} for name in values if name in options}
+
+
+def stack_spec_values(values, options):
+    """The values that have an option (the environment's list inputs have none)."""
+    return {name: value for name, value in values.items() if name in options}
+
+
 class FilterModule:
     def filters(self):
         return {
             "stack_value_problems": stack_value_problems,
+            "stack_spec_for": stack_spec_for,
+            "stack_spec_values": stack_spec_values,
             "stack_app_problems": stack_app_problems,
             "stack_app_overrides": stack_app_overrides,
             "stack_app_role_names": stack_app_role_names,
