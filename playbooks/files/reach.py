@@ -7,7 +7,8 @@
 #   reach.py connect JSON             JSON: [{name, address, port, what}, ...];
 #                                     print, as JSON, those that do not
 #                                     answer within 3 s
-#   reach.py stop                     end this host's listener
+#   reach.py stop                     end this login's listeners (this run's
+#                                     or a cut-short run's)
 import json
 import os
 import selectors
@@ -15,7 +16,6 @@ import signal
 import socket
 import sys
 import time
-
 
 
 def listen(address, ports):
