@@ -10,8 +10,8 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "playbooks" / "filter_plugins"))
 from stack_wiring import (  # noqa: E402
-    stack_app_databases, stack_app_host_sites, stack_app_probe_jobs, stack_app_upstreams, stack_lb_sites, stack_openings,
-    stack_apps_removed, stack_apps_served, stack_port_clashes)
+    stack_addresses_of, stack_app_databases, stack_app_host_sites, stack_app_probe_jobs, stack_app_upstreams, stack_lb_sites,
+    stack_openings, stack_apps_removed, stack_apps_served, stack_port_clashes)
 from monitoring_jobs import monitoring_host_exporters, monitoring_job_groups  # noqa: E402  (the role's, through stack_wiring)
 
 ADDRESSES = {"loadbalancers": ["10.0.0.2", "10.0.0.3"], "app": ["10.0.0.11", "10.0.0.12"], "db": ["10.0.0.21"],
@@ -26,6 +26,14 @@ def host(*groups, **changes):
     return {"groups": list(groups), "app_ports": {"demo": 8000}, "db_port": 5432, "vrrp": False,
             "exporter_ports": {"node": 9100, "nginx": 9113, "postgres": 9187, "blackbox": 9115}, "jobs": JOBS,
             "monitoring_ports": {"prometheus": 9090, "alertmanager": 9093}, "ui_sources": [], "added": [], **changes}
+
+
+def test_each_group_gets_its_hosts_addresses_in_the_groups_order():
+    addresses = {"lb1": "10.0.0.2", "app1": "10.0.0.11", "app2": "10.0.0.12", "db1": "10.0.0.21"}
+    groups = {"app": ["app2", "app1"], "db": ["db1"], "monitoring": [], "backup_clients": ["app1", "app2", "db1"]}
+    assert stack_addresses_of(addresses, groups) == {
+        "app": ["10.0.0.12", "10.0.0.11"], "db": ["10.0.0.21"], "monitoring": [],
+        "backup_clients": ["10.0.0.11", "10.0.0.12", "10.0.0.21"]}
 
 
 def ports(rules):

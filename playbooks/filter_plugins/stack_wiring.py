@@ -44,6 +44,12 @@ def _endpoint(address, port):
     return f"{address}:{port}"
 
 
+def stack_addresses_of(addresses, groups):
+    """Each group's addresses, {group: [address, ...]} in the group's order
+    (addresses: host name to private address; groups: group to host names)."""
+    return {group: [addresses[host] for host in hosts] for group, hosts in groups.items()}
+
+
 def stack_members(hosts, addresses):
     """A cluster's members, {name, address} each: named after the host, on its
     private address (etcd's, Patroni's, the database proxy's)."""
@@ -239,6 +245,7 @@ class FilterModule:
     def filters(self):
         return {
             "stack_apps_served": stack_apps_served,
+            "stack_addresses_of": stack_addresses_of,
             "stack_members": stack_members,
             "stack_apps_removed": stack_apps_removed,
             "stack_app_upstreams": stack_app_upstreams,
