@@ -52,8 +52,9 @@ def stack_addresses_of(addresses, groups):
 
 def stack_members(hosts, addresses):
     """A cluster's members, {name, address} each: named after the host, on its
-    private address (etcd's, Patroni's, the database proxy's)."""
-    return [{"name": host, "address": addresses[host]} for host in hosts]
+    private address (etcd's, Patroni's, the database proxy's); addresses are
+    the hosts' own, in their order (read from those hosts only)."""
+    return [{"name": host, "address": address} for host, address in zip(hosts, addresses)]
 
 
 def stack_app_upstreams(app_hosts, addresses, ports):
