@@ -10,7 +10,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "playbooks" / "filter_plugins"))
 from stack_wiring import (  # noqa: E402
-    stack_addresses_of, stack_app_databases, stack_app_host_sites, stack_app_probe_jobs, stack_app_upstreams, stack_lb_sites,
+    stack_addresses_of, stack_app_databases, stack_members, stack_app_host_sites, stack_app_probe_jobs, stack_app_upstreams, stack_lb_sites,
     stack_openings, stack_apps_removed, stack_apps_served, stack_port_clashes)
 from monitoring_jobs import monitoring_host_exporters, monitoring_job_groups  # noqa: E402  (the role's, through stack_wiring)
 
@@ -34,6 +34,12 @@ def test_each_group_gets_its_hosts_addresses_in_the_groups_order():
     assert stack_addresses_of(addresses, groups) == {
         "app": ["10.0.0.12", "10.0.0.11"], "db": ["10.0.0.21"], "monitoring": [],
         "backup_clients": ["10.0.0.11", "10.0.0.12", "10.0.0.21"]}
+
+
+def test_members_are_named_after_their_hosts_on_their_own_addresses():
+    hostvars = {"db1": {"stack_address": "10.0.0.21"}, "db2": {"stack_address": "10.0.0.22"}, "app1": {}}
+    assert stack_members(["db2", "db1"], hostvars) == [
+        {"name": "db2", "address": "10.0.0.22"}, {"name": "db1", "address": "10.0.0.21"}]
 
 
 def ports(rules):

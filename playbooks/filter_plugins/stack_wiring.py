@@ -50,11 +50,11 @@ def stack_addresses_of(addresses, groups):
     return {group: [addresses[host] for host in hosts] for group, hosts in groups.items()}
 
 
-def stack_members(hosts, addresses):
+def stack_members(hosts, hostvars):
     """A cluster's members, {name, address} each: named after the host, on its
-    private address (etcd's, Patroni's, the database proxy's); addresses are
-    the hosts' own, in their order (read from those hosts only)."""
-    return [{"name": host, "address": address} for host, address in zip(hosts, addresses)]
+    private address (etcd's, Patroni's, the database proxy's), read from
+    those hosts' variables only."""
+    return [{"name": host, "address": hostvars[host]["stack_address"]} for host in hosts]
 
 
 def stack_app_upstreams(app_hosts, addresses, ports):
