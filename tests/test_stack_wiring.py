@@ -138,13 +138,19 @@ def test_port_clashes_name_both_services(rules, ssh, clashes):
 
 
 def test_upstreams_are_where_the_app_hosts_nginx_listens_for_each_app():
-    addresses = {"app1": "10.0.0.11", "app2": "fd00::12", "solo": "10.0.0.5"}
-    ports = {"app1": {"demo": 8000, "shop": 8100}, "app2": {"demo": "8002", "shop": 8100}}
-    assert stack_app_upstreams(["app1", "app2"], addresses, ports) == {
+    def apps(**ports):
+        return [{"name": name, "port": port, "domains": [f"{name}.test"]} for name, port in ports.items()]
+    hostvars = {"app1": {"stack_address": "10.0.0.11", "stack_live_apps": apps(demo=8000, shop=8100)},
+                "app2": {"stack_address": "fd00::12", "stack_live_apps": apps(demo="8002", shop=8100)},
+                "solo": {"stack_address": "10.0.0.5", "stack_live_apps": apps(demo=8000)},
+                # Not an app host: never read.
+                "lb1": {}}
+    assert stack_app_upstreams(["app1", "app2"], hostvars) == {
         "demo": ["10.0.0.11:8000", "[fd00::12]:8002"], "shop": ["10.0.0.11:8100", "[fd00::12]:8100"]}
     # A host that is its own load balancer too is reached the same way: its
     # Nginx in front of the app server serves the static files.
-    assert stack_app_upstreams(["solo"], addresses, {"solo": {"demo": 8000}}) == {"demo": ["10.0.0.5:8000"]}
+    assert stack_app_upstreams(["solo"], hostvars) == {"demo": ["10.0.0.5:8000"]}
+    assert stack_app_upstreams([], hostvars) == {}
 
 
 def test_each_app_has_its_own_opening_named_after_it_beside_the_first():

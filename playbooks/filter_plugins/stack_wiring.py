@@ -57,14 +57,17 @@ def stack_members(hosts, hostvars):
     return [{"name": host, "address": hostvars[host]["stack_address"]} for host in hosts]
 
 
-def stack_app_upstreams(app_hosts, addresses, ports):
+def stack_app_upstreams(app_hosts, hostvars):
     """Where each of app_hosts' Nginx listens for each app, {app:
-    ["address:port", ...]} in app_hosts' order (addresses: host name to
-    private address; ports: host name to {app: port}, as each host sees its
-    apps). A host that is also the load balancer is reached the same way: its
-    own Nginx in front of the app servers serves the static files and media."""
+    ["address:port", ...]} in app_hosts' order, read from those hosts'
+    variables only: each one's private address (stack_address) and the port
+    of each of its apps (stack_live_apps, as that host sees them). A host that
+    is also the load balancer is reached the same way: its own Nginx in front
+    of the app servers serves the static files and media."""
+    ports = {host: {app["name"]: app["port"] for app in hostvars[host]["stack_live_apps"]} for host in app_hosts}
     apps = list(ports[app_hosts[0]]) if app_hosts else []
-    return {app: [_endpoint(addresses[host], _port(ports[host][app])) for host in app_hosts] for app in apps}
+    return {app: [_endpoint(hostvars[host]["stack_address"], _port(ports[host][app])) for host in app_hosts]
+            for app in apps}
 
 
 def stack_apps_served(apps):
