@@ -9,8 +9,11 @@ P2 serving (on the local stack from `make up`): wrk on the load balancer
    against the demo app's dynamic page through Nginx over HTTPS with
    keep-alive, and against the app hosts directly (their own Nginx in front of
    Gunicorn's socket, plain HTTP: what the load balancer adds is TLS and one
-   hop), same connection count and workers; a static file through Nginx; Gunicorn against uWSGI on
-   the same page (app2 switched to uWSGI for the measurement, then back).
+   hop), same connection count and workers; the same with Gunicorn's other kind
+   of worker (gthread when sync is configured, which keeps the app host's Nginx
+   connections open; both app hosts switched for the measurement, then back);
+   a static file through Nginx; Gunicorn against uWSGI on the same page (app2
+   switched to uWSGI for the measurement, then back).
 P3 scale: fresh converge with 1 app host and with 4.
 tuning: unchanged re-runs of the local stack with pipelining on and off,
    forks 20 and 5.
@@ -232,6 +235,27 @@ def address(container):
     return dexec(container, "hostname -I").split()[0]
 
 
+def through_and_direct(nginx_url, direct, rounds):
+    """Median rate and p99 through the load balancer, and of the app hosts
+    hit directly, alternated round by round so drift hits both alike."""
+    wrk(nginx_url, CONNECTIONS)  # warm-up (connections, caches)
+    via, straight = [], []
+    for i in range(rounds):
+        log(f"serving: round {i + 1} of {rounds}: through the load balancer, then the app hosts directly")
+        via.append(wrk(nginx_url, CONNECTIONS))
+        straight.append(together(direct))
+    return median_of(via), median_of(straight)
+
+
+def gunicorn_threads():
+    conf = dexec(APPS[0], "cat /etc/pyweb/demo/gunicorn.conf")
+    return int(re.search(r"^threads = (\d+)", conf, re.M).group(1)), re.search(r"^workers = (\d+)", conf, re.M).group(1)
+
+
+# gthread's threads per worker when the measured setting is sync workers.
+GTHREAD_THREADS = 4
+
+
 def bench_p2(rounds=3):
     for c in [LB, *APPS]:
         if run(["docker", "inspect", "-f", "{{.State.Running}}", c], check=False).stdout.strip() != "true":
@@ -242,24 +266,35 @@ def bench_p2(rounds=3):
     page = "/hello"
     nginx_url = f"https://127.0.0.1{page}"
     direct = [(f"http://{ip}:{port}{page}", CONNECTIONS // len(apps)) for ip in apps.values()]
-    workers = dexec(APPS[0], "grep -E '^workers' /etc/pyweb/demo/gunicorn.conf").strip()
-    # Warm up (connections, caches), then alternate so drift hits both alike.
-    wrk(nginx_url, CONNECTIONS)
-    via, straight = [], []
-    for i in range(rounds):
-        log(f"serving: round {i + 1} of {rounds}: through the load balancer, then the app hosts directly")
-        via.append(wrk(nginx_url, CONNECTIONS))
-        straight.append(together(direct))
-    via, straight = median_of(via), median_of(straight)
+    threads, workers = gunicorn_threads()
+    via, straight = through_and_direct(nginx_url, direct, rounds)
     static = median_of([wrk("https://127.0.0.1/static/app.css", CONNECTIONS) for _ in range(rounds)])
     result = {
         "page": page, "connections": CONNECTIONS, "seconds_per_run": DURATION, "rounds": rounds,
-        "app_hosts": len(apps), "gunicorn": workers,
+        "app_hosts": len(apps), "gunicorn_workers": int(workers), "gunicorn_threads": threads,
         "nginx_https_keepalive": via, "gunicorn_direct": straight, "static_via_nginx": static,
         "nginx_over_direct": ratio(via["rps"], straight["rps"]),
         "static_over_dynamic": ratio(static["rps"], via["rps"]),
     }
     log(f"serving: Nginx/direct {result['nginx_over_direct']}, static/dynamic {result['static_over_dynamic']}")
+
+    # The other kind of Gunicorn worker on both app hosts, same workers:
+    # gthread keeps the app host's Nginx connections to Gunicorn open (its
+    # upstream keep-alive), sync closes each after one answer.
+    other = 1 if threads > 1 else GTHREAD_THREADS
+    log(f"serving: Gunicorn with {other} thread(s) per worker on both app hosts ({threads} as configured)")
+    playbook(LOCAL, "playbooks/app.yml", "--limit", "app", "--tags", "app_server",
+             "-e", f"app_server_threads={other}", logname="p2-threads-other")
+    try:
+        assert gunicorn_threads()[0] == other
+        ovia, ostraight = through_and_direct(nginx_url, direct, rounds)
+    finally:
+        playbook(LOCAL, "playbooks/app.yml", "--limit", "app", "--tags", "app_server", logname="p2-threads-back")
+    result["other_threads"] = {"gunicorn_threads": other, "nginx_https_keepalive": ovia, "gunicorn_direct": ostraight,
+                               "nginx_over_direct": ratio(ovia["rps"], ostraight["rps"]),
+                               "through_nginx_other_over_configured": ratio(ovia["rps"], via["rps"])}
+    log(f"serving: with {other} thread(s): Nginx/direct {result['other_threads']['nginx_over_direct']}, "
+        f"through Nginx {result['other_threads']['through_nginx_other_over_configured']}x the configured")
 
     log("serving: Gunicorn (app1) against uWSGI (app2 switched for the measurement)")
     app2 = "pyweb-app2"
@@ -276,7 +311,8 @@ def bench_p2(rounds=3):
     result["targets"] = {"nginx_over_direct": ">= 0.95", "static_over_dynamic": ">= 10"}
     result["met"] = {"nginx_over_direct": result["nginx_over_direct"] >= 0.95,
                      "static_over_dynamic": result["static_over_dynamic"] >= 10,
-                     "no_errors": via["errors"] + straight["errors"] + static["errors"] == 0}
+                     "no_errors": via["errors"] + straight["errors"] + static["errors"]
+                     + ovia["errors"] + ostraight["errors"] == 0}
     return result
 
 
