@@ -112,6 +112,21 @@ def test_a_bad_value_stops_the_run_before_any_role_naming_its_host(per_host_runs
     assert "Check" in task, task
 
 
+def test_a_run_of_some_roles_checks_their_variables_only(tmp_path):
+    # deploy.yml applies app and app_server (preflight_roles): a bad value of
+    # another role (nginx's, which site.yml refuses) does not stop it, one of
+    # those two does, before any change.
+    bad = {"lb1": {"nginx_worker_connections": "lots"}, "app2": {"app_server_workers": "many"}}
+    run = preflight(tmp_path, host_vars=bad, preflight_roles=["app", "app_server"])
+    assert run.rc != 0
+    assert not run.failures("lb1"), run.failures("lb1")
+    task, msg = run.failures("app2")[0]
+    assert "Check every role's variables" in task and "app_server_workers" in msg, (task, msg)
+    for read in run.task_results("Read every role's variables"):
+        assert not [n for n in read["ansible_facts"]["preflight_role_values"]["values"]
+                    if n.startswith(("nginx_", "firewall_", "postgresql_", "common_"))]
+
+
 @pytest.mark.parametrize(
     "extra, expected",
     [
