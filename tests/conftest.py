@@ -5,8 +5,11 @@ always-tagged checks (argument specs, asserts, preflight) run, all of which
 execute on the controller.
 """
 
+import fcntl
+import hashlib
 import json
 import os
+import pickle
 import sys
 import tempfile
 from pathlib import Path
@@ -93,6 +96,36 @@ def playbook():
     return run_playbook
 
 
+# The directory that pytest-xdist's workers of one run share (None without
+# xdist), set by the session fixture below.
+_SHARED = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_between_workers(tmp_path_factory, worker_id):
+    global _SHARED
+    if worker_id != "master":
+        _SHARED = tmp_path_factory.getbasetemp().parent
+
+
+def once_per_run(name, compute):
+    """compute()'s value, worked out by the first pytest-xdist worker that
+    asks for it and read by the others. The batched ansible-playbook runs
+    of a module (module-scoped fixtures) ran once in each worker that ran
+    one of its tests; --dist loadgroup, which would keep such tests on one
+    worker, groups nothing with pytest 9.2 (pytest-xdist#1386)."""
+    if _SHARED is None:
+        return compute()
+    with open(_SHARED / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        kept = _SHARED / f"{name}.pickle"
+        if kept.exists():
+            return pickle.loads(kept.read_bytes())
+        value = compute()
+        kept.write_bytes(pickle.dumps(value))
+        return value
+
+
 PLACEHOLDER_HOST = {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_connection": "ssh", "ansible_user": "admin"}
 
 
@@ -139,10 +172,21 @@ def validate_roles(cases):
         key = _case_key(role, extra)
         if key not in _VALIDATED:
             todo[key] = (role, dict(extra))
+    if todo:
+        # The same batch asked for by two workers runs once (once_per_run).
+        name = "validate-" + hashlib.sha256(json.dumps(sorted(todo)).encode()).hexdigest()[:16]
+        _VALIDATED.update(once_per_run(name, lambda: _validate_all(dict(todo))))
+
+
+def _validate_all(todo):
+    """Every case of `todo` run (in as many runs as failed run_once checks
+    need); their results, by key."""
+    keys = list(todo)
     while todo:
         done = _validate_batch(todo)
         for key in done or list(todo):  # nothing done: the run's own error is every case's
             todo.pop(key)
+    return {key: _VALIDATED[key] for key in keys}
 
 
 def _validate_batch(todo):

@@ -11,7 +11,7 @@ import sys
 import tempfile
 
 import pytest
-from conftest import check_failure, run_playbook, write_inventory
+from conftest import check_failure, once_per_run, run_playbook, write_inventory
 
 HOSTS = {"lb1": "10.9.0.10", "app1": "10.9.0.21", "app2": "10.9.0.22", "db1": "10.9.0.30", "bk1": "10.9.0.40"}
 GROUPS = {"loadbalancers": ["lb1"], "app": ["app1", "app2"], "db": ["db1"], "backup": ["bk1"]}
@@ -91,13 +91,16 @@ PER_HOST_RUNS = [list(PER_HOST)[:5], list(PER_HOST)[5:10], list(PER_HOST)[10:]]
 
 @pytest.fixture(scope="module")
 def per_host_runs(tmp_path_factory):
-    runs = {}
-    for cases in PER_HOST_RUNS:
-        host_vars = {PER_HOST[c][0]: PER_HOST[c][1] for c in cases}
-        assert len(host_vars) == len(cases), "one case per host in a run"
-        run = preflight(tmp_path_factory.mktemp("per-host"), host_vars=host_vars)
-        runs.update({c: run for c in cases})
-    return runs
+    def run_all():
+        runs = {}
+        for cases in PER_HOST_RUNS:
+            host_vars = {PER_HOST[c][0]: PER_HOST[c][1] for c in cases}
+            assert len(host_vars) == len(cases), "one case per host in a run"
+            run = preflight(tmp_path_factory.mktemp("per-host"), host_vars=host_vars)
+            runs.update({c: run for c in cases})
+        return runs
+    # Three preflight runs: once per test run, not once per worker.
+    return once_per_run("per-host-runs", run_all)
 
 
 @pytest.mark.parametrize("case", list(PER_HOST))
