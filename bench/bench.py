@@ -15,13 +15,20 @@ P2 serving (on the local stack from `make up`): wrk on the load balancer
    a static file through Nginx; Gunicorn against uWSGI on the same page (app2
    switched to uWSGI for the measurement, then back).
 P3 scale: fresh converge with 1 app host and with 4.
+deploy (on the local stack from `make up`): a code-only release of the demo
+   on both app hosts with deploy.yml, then rollback.yml, under the deploy
+   drill's load (the drill itself), against the floor of the same work done
+   with plain SSH commands under the same load (the code sent once per host
+   and unpacked, the live virtualenv reused, the switch, restart and health
+   check host by host; then the switch back), alternated round by round
+   (BENCH_ROUNDS, 3).
 tuning: unchanged re-runs of the local stack with pipelining on and off,
    forks 20 and 5.
 
 Figures are printed and written to bench/results/bench.json.
 
     make bench                 # all (about 55 minutes over SSH)
-    make bench BENCH="p2"      # some
+    make bench BENCH="p2 deploy"   # some
 """
 
 import argparse
@@ -29,6 +36,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -351,7 +359,123 @@ def bench_tuning():
             "forks5_over_forks20": ratio(runs["forks 5"]["seconds"], base), "targets": {}, "met": {}}
 
 
-BENCHES = {"p2": bench_p2, "p1": bench_p1, "p3": bench_p3, "tuning": bench_tuning}
+# -- deploy and rollback -------------------------------------------------------
+
+
+def ssh_to(host, script, stdin=None):
+    """One command on a local stack's host over SSH as the admin, through a
+    master connection kept open for the whole benchmark (what a deploy
+    script of one's own would use)."""
+    secrets = LOCAL / ".secrets" / "ssh"
+    WORK.mkdir(parents=True, exist_ok=True)
+    address = yaml.safe_load((LOCAL / "hosts.yml").read_text())["all"]["children"]["app"]["hosts"][host]["ansible_host"]
+    cmd = ["ssh", "-i", str(secrets / "id_ed25519"), "-o", f"UserKnownHostsFile={secrets / 'known_hosts'}",
+           "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes", "-o", "ControlMaster=auto",
+           "-o", f"ControlPath={WORK / 'deploy-%C'}", "-o", "ControlPersist=120", f"admin@{address}", script]
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=300, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ssh {host}: {script[:200]} failed: {proc.stderr.decode()[-2000:]}")
+    return proc.stdout.decode().strip()
+
+
+# The switch, restart and health check on one app host, as the deploy and
+# the rollback do them (roles/app/tasks/switch.yml): an atomic rename of a
+# new link over current, a restart, then /healthz on the app server's socket
+# until it answers with the release.
+FLOOR_SWITCH = """set -eu
+cd /srv/demo
+sudo ln -sfn "/srv/demo/releases/$1" current.new && sudo mv -T current.new current
+sudo systemctl restart demo.service
+for i in $(seq 1 60); do
+  if sudo curl -fsS --unix-socket /run/demo/app.sock http://localhost/healthz | grep -Eq "\\"release\\": *\\"$1\\""; then exit 0; fi
+  sleep 0.5
+done
+echo "release $1 not healthy" >&2
+exit 1
+"""
+
+# A code-only release built on one host: the code unpacked from the archive
+# sent once, the live release's virtualenv reused (requirements unchanged),
+# the release's own settings written, given to root and the app's group, marked complete.
+FLOOR_BUILD = """set -eu
+r=/srv/demo/releases/$1
+sudo mkdir -p "$r"
+sudo tar -xzf - -C "$r"
+live=$(readlink -f /srv/demo/current)
+sudo ln -s "$(readlink "$live/venv")" "$r/venv"
+printf 'RELEASE_ID=%s\\nSTATIC_ROOT=%s/static\\n' "$1" "$r" | sudo tee "$r/release.env" >/dev/null
+sudo chown -R -h root:demo "$r"
+sudo chmod -R u=rwX,g=rX,o= "$r"
+sudo chmod o+x "$r"
+sudo touch "$r/.pyweb-release-complete"
+"""
+
+
+def deploy_floor(apps, src):
+    """The work of a code-only deploy with nothing but SSH commands (under
+    the same load as the playbooks): the
+    release sent to every app host at once and built there, then switched,
+    restarted and health-checked host by host; then the switch back (the
+    rollback's work) host by host. The floor's release is removed at the end."""
+    release = "floor-" + time.strftime("%Y%m%d%H%M%S")
+    archive = subprocess.run(["tar", "-czf", "-", "-C", str(src), "."], capture_output=True, check=True).stdout
+    live = {a: ssh_to(a, "basename $(readlink /srv/demo/current)") for a in apps}
+    switched = []
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(len(apps)) as pool:
+            list(pool.map(lambda a: ssh_to(a, f"bash -c {shlex.quote(FLOOR_BUILD)} _ {release}", stdin=archive), apps))
+        for a in apps:
+            switched.append(a)
+            ssh_to(a, f"bash -c {shlex.quote(FLOOR_SWITCH)} _ {release}")
+        deploy = round(time.monotonic() - started, 2)
+        started = time.monotonic()
+        while switched:
+            ssh_to(switched[0], f"bash -c {shlex.quote(FLOOR_SWITCH)} _ {live[switched[0]]}")
+            switched.pop(0)
+        rollback = round(time.monotonic() - started, 2)
+    finally:
+        # A floor that failed half-way leaves each host on its live release.
+        for a in apps:
+            if a in switched:
+                ssh_to(a, f"bash -c {shlex.quote(FLOOR_SWITCH)} _ {live[a]}")
+            ssh_to(a, f"sudo rm -rf /srv/demo/releases/{release}")
+    return {"deploy_seconds": deploy, "rollback_seconds": rollback}
+
+
+def bench_deploy(rounds=int(os.environ.get("BENCH_ROUNDS", "3"))):
+    """A code-only release of the demo on the local stack's two app hosts
+    with playbooks/deploy.yml under the deploy drill's load, then
+    rollback.yml (the drill itself, tests/drills/drills.py), against the
+    floor of the same work done with plain SSH commands, alternated round
+    by round."""
+    sys.path.insert(0, str(ROOT / "tests" / "drills"))
+    import drills  # noqa: PLC0415 (reads the local inventory when imported)
+
+    drills.check_stack()
+    ansible, floors = [], []
+    for i in range(rounds):
+        log(f"deploy: round {i + 1} of {rounds}: deploy.yml and rollback.yml under load, then the floor")
+        drill = drills.drill_deploy()
+        ansible.append({"deploy_seconds": drill["deploy"]["deploy_seconds"],
+                        "rollback_seconds": drill["rollback"]["rollback_seconds"],
+                        "failed_requests": drill["deploy"]["failed"] + drill["rollback"]["failed"],
+                        "passed": drill["passed"]})
+        src = drills.new_release_source("floor")
+        lo, floor, _ = drills.under_load(lambda lo: deploy_floor(APPS, src))
+        floors.append({**floor, "failed_requests": drills.Load.summary(lo.samples)["failed"]})
+        log(f"deploy: {ansible[-1]}; floor {floors[-1]}")
+    med = {k: statistics.median(r[k] for r in ansible) for k in ("deploy_seconds", "rollback_seconds")}
+    flo = {k: statistics.median(r[k] for r in floors) for k in ("deploy_seconds", "rollback_seconds")}
+    return {"ansible": ansible, "floor": floors, "median": med, "floor_median": flo,
+            "deploy_over_floor": ratio(med["deploy_seconds"], flo["deploy_seconds"]),
+            "rollback_over_floor": ratio(med["rollback_seconds"], flo["rollback_seconds"]),
+            "targets": {"deploy_seconds": "<= 15", "rollback_seconds": "<= 5", "failed_requests": "0"},
+            "met": {"deploy_seconds": med["deploy_seconds"] <= 15, "rollback_seconds": med["rollback_seconds"] <= 5,
+                    "failed_requests": all(r["failed_requests"] == 0 and r["passed"] for r in ansible)}}
+
+
+BENCHES = {"p2": bench_p2, "deploy": bench_deploy, "p1": bench_p1, "p3": bench_p3, "tuning": bench_tuning}
 
 
 def machine():
