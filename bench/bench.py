@@ -113,6 +113,12 @@ def bench_inventory(apps):
     # database, .4x the backup host, as in the local layout).
     data["all"]["vars"].update(local_network="pyweb-bench", local_subnet="10.60.0.0/24",
                                stack_floating_address="10.60.0.100")
+    # Its own key and known_hosts, which local_up.yml makes in the
+    # inventory's directory (hosts.yml names the local environment's).
+    ssh = d / ".secrets" / "ssh"
+    data["all"]["vars"].update(
+        ansible_ssh_private_key_file=str(ssh / "id_ed25519"),
+        ansible_ssh_common_args=f"-o UserKnownHostsFile={ssh / 'known_hosts'} -o StrictHostKeyChecking=accept-new")
     children = data["all"]["children"]
     first_address = {"loadbalancers": 11, "app": 21, "db": 31, "backup": 41}
     renamed = {}
