@@ -116,17 +116,24 @@ def test_a_bad_value_stops_the_run_before_any_role_naming_its_host(per_host_runs
 
 
 def test_a_run_of_some_roles_checks_their_variables_only(tmp_path):
-    # deploy.yml applies app and app_server (preflight_roles): a bad value of
-    # another role (nginx's, which site.yml refuses) does not stop it, one of
-    # those two does, before any change.
-    bad = {"lb1": {"nginx_worker_connections": "lots"}, "app2": {"app_server_workers": "many"}}
-    run = preflight(tmp_path, host_vars=bad, preflight_roles=["app", "app_server"])
+    # deploy.yml applies app and app_server (preflight_roles) on the app hosts
+    # (preflight_role_hosts): a bad value of another role (nginx's, which
+    # site.yml refuses) does not stop it, nor one of those two on a host it
+    # does not apply them to; one of those two on an app host does, before
+    # any change.
+    bad = {"lb1": {"nginx_worker_connections": "lots", "app_server_workers": "many"},
+           "app2": {"app_server_workers": "many"}}
+    run = preflight(tmp_path, host_vars=bad, preflight_roles=["app", "app_server"], preflight_role_hosts="app")
     assert run.rc != 0
     assert not run.failures("lb1"), run.failures("lb1")
     task, msg = run.failures("app2")[0]
     assert "Check every role's variables" in task and "app_server_workers" in msg, (task, msg)
-    for read in run.task_results("Read every role's variables"):
-        assert not [n for n in read["ansible_facts"]["preflight_role_values"]["values"]
+    reads = {host: result for play in run.data["plays"] for task in play["tasks"]
+             if "Read every role's variables" in task["task"]["name"] for host, result in task["hosts"].items()}
+    assert sorted(reads) == sorted(HOSTS), reads
+    assert sorted(h for h, r in reads.items() if not r.get("skipped")) == sorted(GROUPS["app"]), reads
+    for host in GROUPS["app"]:
+        assert not [n for n in reads[host]["ansible_facts"]["preflight_role_values"]["values"]
                     if n.startswith(("nginx_", "firewall_", "postgresql_", "common_"))]
 
 
