@@ -52,7 +52,7 @@ down: venv ## Remove the local containers (make up brings them back)
 drills: venv ## Drills on the local stack (make up first): deploy, host loss, reload, backup, failover, bad inputs
 	python tests/drills/drills.py $(DRILLS)
 
-bench: deps venv ## Benchmarks: converge cost, serving through Nginx, scale, deploy and rollback (about 60 min; make up first)
+bench: deps venv ## Benchmarks: converge cost, serving through Nginx, scale, deploy and rollback (about 45 min; make up first)
 	python bench/bench.py $(BENCH)
 
 # Packages and dockerd first (the venvs need python3-venv, the images

@@ -27,7 +27,7 @@ tuning: unchanged re-runs of the local stack with pipelining on and off,
 
 Figures are printed and written to bench/results/bench.json.
 
-    make bench                 # all (about 55 minutes over SSH)
+    make bench                 # all (about 45 minutes over SSH)
     make bench BENCH="p2 deploy"   # some
 """
 
