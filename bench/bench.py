@@ -32,6 +32,7 @@ Figures are printed and written to bench/results/bench.json.
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -330,6 +331,28 @@ def bench_p2(rounds=3):
     return result
 
 
+@functools.cache
+def app_addresses():
+    """The local stack's app hosts and the addresses Ansible reaches them on."""
+    hosts = yaml.safe_load((LOCAL / "hosts.yml").read_text())["all"]["children"]["app"]["hosts"]
+    return {host: body["ansible_host"] for host, body in hosts.items()}
+
+
+def ssh_to(host, script, stdin=None):
+    """One command on a local stack's app host over SSH as the admin, through
+    a master connection kept open for the whole benchmark (what a deploy
+    script of one's own would use)."""
+    secrets = LOCAL / ".secrets" / "ssh"
+    WORK.mkdir(parents=True, exist_ok=True)
+    cmd = ["ssh", "-i", str(secrets / "id_ed25519"), "-o", f"UserKnownHostsFile={secrets / 'known_hosts'}",
+           "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes", "-o", "ControlMaster=auto",
+           "-o", f"ControlPath={WORK / 'bench-%C'}", "-o", "ControlPersist=120", f"admin@{app_addresses()[host]}", script]
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=300, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ssh {host}: {script[:200]} failed: {proc.stderr.decode()[-2000:]}")
+    return proc.stdout.decode().strip()
+
+
 def bench_tuning():
     """What Ansible's settings are worth on an unchanged re-run of the local
     stack: pipelining (on in ansible.cfg) against off, forks 20 against 5."""
@@ -347,17 +370,10 @@ def bench_tuning():
         started = time.monotonic()
         run(["ansible", "all", "-i", str(LOCAL), "-m", "ansible.builtin.ping"])
         pings.append(time.monotonic() - started)
-    hosts = yaml.safe_load((LOCAL / "hosts.yml").read_text())["all"]["children"]["app"]["hosts"]
-    secrets = LOCAL / ".secrets" / "ssh"
-    control = WORK / "bench-%C"
-    WORK.mkdir(parents=True, exist_ok=True)
-    ssh = ["ssh", "-i", str(secrets / "id_ed25519"), "-o", f"UserKnownHostsFile={secrets / 'known_hosts'}",
-           "-o", "StrictHostKeyChecking=accept-new", "-o", "ControlMaster=auto", "-o", f"ControlPath={control}",
-           "-o", "ControlPersist=60", f"admin@{hosts[APPS[0]]['ansible_host']}", "true"]
-    run(ssh)  # opens the master
+    ssh_to(APPS[0], "true")  # opens the master
     started = time.monotonic()
     for _ in range(10):
-        run(ssh)
+        ssh_to(APPS[0], "true")
     commands = (time.monotonic() - started) / 10
     base = runs["as configured"]["seconds"]
     return {"one_noop_task_on_every_host_s": round(statistics.median(pings), 2),
@@ -366,22 +382,6 @@ def bench_tuning():
 
 
 # -- deploy and rollback -------------------------------------------------------
-
-
-def ssh_to(host, script, stdin=None):
-    """One command on a local stack's host over SSH as the admin, through a
-    master connection kept open for the whole benchmark (what a deploy
-    script of one's own would use)."""
-    secrets = LOCAL / ".secrets" / "ssh"
-    WORK.mkdir(parents=True, exist_ok=True)
-    address = yaml.safe_load((LOCAL / "hosts.yml").read_text())["all"]["children"]["app"]["hosts"][host]["ansible_host"]
-    cmd = ["ssh", "-i", str(secrets / "id_ed25519"), "-o", f"UserKnownHostsFile={secrets / 'known_hosts'}",
-           "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes", "-o", "ControlMaster=auto",
-           "-o", f"ControlPath={WORK / 'deploy-%C'}", "-o", "ControlPersist=120", f"admin@{address}", script]
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=300, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ssh {host}: {script[:200]} failed: {proc.stderr.decode()[-2000:]}")
-    return proc.stdout.decode().strip()
 
 
 # The switch, restart and health check on one app host, as the deploy and
