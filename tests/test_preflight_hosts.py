@@ -120,18 +120,30 @@ def test_a_run_of_some_roles_checks_their_variables_only(tmp_path):
     # (preflight_role_hosts): a bad value of another role (nginx's, which
     # site.yml refuses) does not stop it, nor one of those two on a host it
     # does not apply them to; one of those two on an app host does, before
-    # any change.
+    # any change. It needs the addresses of the app hosts and of the single
+    # database host (preflight_address_hosts): the others (lb1, bk1) are
+    # left out of the facts play, and no partial map of the addresses is
+    # noted as stack_addresses.
     bad = {"lb1": {"nginx_worker_connections": "lots", "app_server_workers": "many"},
-           "app2": {"app_server_workers": "many"}}
-    run = preflight(tmp_path, host_vars=bad, preflight_roles=["app", "app_server"], preflight_role_hosts="app")
+           "db1": {"app_server_workers": "many"}, "app2": {"app_server_workers": "many"}}
+    needed = GROUPS["app"] + GROUPS["db"]
+    run = preflight(tmp_path, host_vars=bad, preflight_roles=["app", "app_server"], preflight_role_hosts="app",
+                    preflight_address_hosts=needed)
     assert run.rc != 0
-    assert not run.failures("lb1"), run.failures("lb1")
+    assert not run.failures("lb1") and not run.failures("db1"), (run.failures("lb1"), run.failures("db1"))
     task, msg = run.failures("app2")[0]
     assert "Check every role's variables" in task and "app_server_workers" in msg, (task, msg)
-    reads = {host: result for play in run.data["plays"] for task in play["tasks"]
-             if "Read every role's variables" in task["task"]["name"] for host, result in task["hosts"].items()}
-    assert sorted(reads) == sorted(HOSTS), reads
+
+    def results(name):
+        return {host: result for play in run.data["plays"] for task in play["tasks"]
+                if name in task["task"]["name"] for host, result in task["hosts"].items()}
+    reads = results("Read every role's variables")
+    assert sorted(reads) == sorted(needed), reads
     assert sorted(h for h, r in reads.items() if not r.get("skipped")) == sorted(GROUPS["app"]), reads
+    noted = [item["item"] for result in results("Note every host's address").values() for item in result["results"]]
+    assert sorted(noted) == sorted(needed), noted
+    mapped = results("Note the map of the addresses")
+    assert mapped and all(r.get("skipped") for r in mapped.values()), mapped
     for host in GROUPS["app"]:
         assert not [n for n in reads[host]["ansible_facts"]["preflight_role_values"]["values"]
                     if n.startswith(("nginx_", "firewall_", "postgresql_", "common_"))]
