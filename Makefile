@@ -110,7 +110,7 @@ molecule: setup ## Every Molecule scenario (SCENARIOS="a b" for some)
 
 # One whole-stack converge (the stack scenario) serves the stack's tests, the
 # monitoring tests and the drills (molecule/stack/tests/test_operations.py).
-# pytest runs as one of the two lanes' jobs, beside the stack scenario.
+# pytest runs as one of the two lanes' jobs, the last one (scripts/molecule-all.sh).
 test: setup-containers ## Everything CI runs: lint, pytest, every scenario (the stack one runs the drills too)
 	bash scripts/molecule-all.sh lint pytest $(SCENARIOS)
 

@@ -141,7 +141,10 @@ def fresh_containers(inventory, tag):
     playbook(inventory, "playbooks/local_up.yml", logname=f"{tag}-up")
 
 
-def converge(apps, rerun=False):
+def converge(apps, rerun=False, packages=False):
+    """A fresh site.yml on `apps` app hosts (then an unchanged re-run with
+    `rerun`), and what it installed on each host (with `rerun` or
+    `packages`: the floor's input)."""
     inventory, hosts, _ = bench_inventory(apps)
     log(f"converge: {apps} app host(s), fresh containers")
     fresh_containers(inventory, f"apps{apps}")
@@ -152,6 +155,7 @@ def converge(apps, rerun=False):
         again = playbook(inventory, "site.yml", logname=f"apps{apps}-site-again")
         log(f"converge: unchanged re-run {again['seconds']} s, {again['changed']} changed")
         out["rerun"] = again
+    if rerun or packages:
         out["packages"] = installed_packages(hosts)
     playbook(inventory, "playbooks/local_down.yml", logname=f"apps{apps}-down")
     return out, inventory, hosts
@@ -206,10 +210,20 @@ def bench_p1():
 
 
 def bench_p3():
-    one, _, _ = converge(1)
-    four, _, _ = converge(4)
-    r = ratio(four["fresh"]["seconds"], one["fresh"]["seconds"])
-    return {"one_app_host": one, "four_app_hosts": four, "four_over_one": r,
+    """Four app hosts against one, and the same for the floor (the packages
+    each converge installed, with plain apt-get and pip, every host at
+    once): how much of the growth the hosts' own installs on these cores
+    account for."""
+    sizes = {}
+    for apps in (1, 4):
+        result, inventory, hosts = converge(apps, packages=True)
+        log(f"floor: {apps} app host(s), plain apt-get and pip on fresh containers")
+        result["floor"] = floor(inventory, hosts, result["packages"])
+        log(f"floor: {apps} app host(s): {result['floor']['seconds']} s")
+        sizes[apps] = result
+    r = ratio(sizes[4]["fresh"]["seconds"], sizes[1]["fresh"]["seconds"])
+    return {"one_app_host": sizes[1], "four_app_hosts": sizes[4], "four_over_one": r,
+            "floor_four_over_one": ratio(sizes[4]["floor"]["seconds"], sizes[1]["floor"]["seconds"]),
             "targets": {"four_over_one": "<= 1.5"}, "met": {"four_over_one": r <= 1.5}}
 
 

@@ -3,8 +3,9 @@
 # two at a time: that fits two cores. Each scenario's log goes to
 # .cache/molecule-logs/<name>.log and is printed when it fails. The names
 # `lint` (yamllint and ansible-lint) and `pytest` (the fast tests, tests/) run
-# as jobs too: beside the stack scenario, whose drills leave a core idle much
-# of the time, rather than before every scenario.
+# as jobs too, rather than before every scenario: lint beside the stack
+# scenario, pytest last, when the stack scenario (whose converge takes both
+# cores) is normally done (the other lane holds more minutes of work).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,15 +14,19 @@ if [ "${#scenarios[@]}" -eq 0 ]; then
   for f in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$f")")"); done
 fi
 # Longest first, so that the two lanes end together (the stack scenario,
-# which also runs the drills, in one lane; lint, pytest, app, keepalived and
-# common, then the others at 3-5 minutes each, in the other).
-longest=(stack lint pytest app keepalived common)
+# which also runs the drills, in one lane; lint, app, keepalived and common,
+# then the others at 1-5 minutes each, in the other), pytest last.
+longest=(stack lint app keepalived common)
+last=(pytest)
 ordered=()
 for s in "${longest[@]}"; do
   for t in "${scenarios[@]}"; do [ "$t" = "$s" ] && ordered+=("$s"); done
 done
 for t in "${scenarios[@]}"; do
-  case " ${longest[*]} " in *" $t "*) ;; *) ordered+=("$t") ;; esac
+  case " ${longest[*]} ${last[*]} " in *" $t "*) ;; *) ordered+=("$t") ;; esac
+done
+for s in "${last[@]}"; do
+  for t in "${scenarios[@]}"; do [ "$t" = "$s" ] && ordered+=("$s"); done
 done
 scenarios=("${ordered[@]}")
 jobs_max=${MOLECULE_JOBS:-2}
@@ -34,8 +39,7 @@ run() {
   local s=$1
   started[$s]=$SECONDS
   if [ "$s" = pytest ]; then
-    # Two workers: they take the core the stack scenario leaves idle while
-    # its hosts download packages.
+    # Two workers: run last, they do not share the cores with the stack scenario.
     pytest -q -n 2 tests >"$logs/$s.log" 2>&1 &
   elif [ "$s" = lint ]; then
     make --no-print-directory lint >"$logs/$s.log" 2>&1 &
