@@ -308,6 +308,38 @@ def test_rollback_switches_back_to_the_previous_release(host, initial, second_de
     assert after["history"][-1] == after["live"]  # the history records the switch
 
 
+# The host that has nothing to go back to: the second of the play's order,
+# so that a rollback that found it only in its turn would have switched the
+# first host back already.
+NOTHING_TO_GO_BACK_TO = "pyweb-app-uwsgi"
+
+
+@pytest.fixture(scope="session")
+def refused_rollback(more_releases, all_hosts):
+    """rollback.yml while one host's history holds its live release only
+    (cut for the run, then put back as it was)."""
+    host = next(h for h in all_hosts if h.backend.get_hostname() == NOTHING_TO_GO_BACK_TO)
+    before = snapshot(all_hosts)
+    cut = host.run("cp -p /srv/demo/history /srv/demo/history.keep && "
+                   "basename \"$(readlink /srv/demo/current)\" > /srv/demo/history")
+    assert cut.rc == 0, cut.stderr
+    try:
+        run = playbook("playbooks/rollback.yml")
+    finally:
+        back = host.run("mv -f /srv/demo/history.keep /srv/demo/history")
+        assert back.rc == 0, back.stderr
+    return run, before, snapshot(all_hosts)
+
+
+def test_a_rollback_stops_before_any_change_when_a_host_has_nothing_to_go_back_to(refused_rollback):
+    run, before, after = refused_rollback
+    assert run.returncode != 0
+    said = " ".join((run.stdout + run.stderr).split())
+    assert f"No earlier complete release of demo is on {NOTHING_TO_GO_BACK_TO}; nothing was changed" in said, said[-3000:]
+    # Neither host switched, restarted onto another release or wrote its history.
+    assert after == before
+
+
 def test_a_deploy_under_load_loses_no_request(host, initial, second_deploy):
     name = host.backend.get_hostname()
     state = second_deploy[name]
