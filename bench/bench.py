@@ -141,10 +141,10 @@ def fresh_containers(inventory, tag):
     playbook(inventory, "playbooks/local_up.yml", logname=f"{tag}-up")
 
 
-def converge(apps, rerun=False, packages=False):
+def converge(apps, rerun=False):
     """A fresh site.yml on `apps` app hosts (then an unchanged re-run with
-    `rerun`), and what it installed on each host (with `rerun` or
-    `packages`: the floor's input)."""
+    `rerun`), what it installed on each host, and the floor of that: the
+    same packages and pip installs without Ansible, on fresh containers."""
     inventory, hosts, _ = bench_inventory(apps)
     log(f"converge: {apps} app host(s), fresh containers")
     fresh_containers(inventory, f"apps{apps}")
@@ -155,10 +155,12 @@ def converge(apps, rerun=False, packages=False):
         again = playbook(inventory, "site.yml", logname=f"apps{apps}-site-again")
         log(f"converge: unchanged re-run {again['seconds']} s, {again['changed']} changed")
         out["rerun"] = again
-    if rerun or packages:
-        out["packages"] = installed_packages(hosts)
+    out["packages"] = installed_packages(hosts)
     playbook(inventory, "playbooks/local_down.yml", logname=f"apps{apps}-down")
-    return out, inventory, hosts
+    log(f"floor: {apps} app host(s), plain apt-get and pip on fresh containers")
+    out["floor"] = floor(inventory, hosts, out["packages"])
+    log(f"floor: {apps} app host(s): {out['floor']['seconds']} s")
+    return out
 
 
 def installed_packages(hosts):
@@ -196,9 +198,7 @@ def floor(inventory, hosts, packages):
 
 
 def bench_p1():
-    result, inventory, hosts = converge(2, rerun=True)
-    log("floor: plain apt-get and pip on fresh containers")
-    result["floor"] = floor(inventory, hosts, result["packages"])
+    result = converge(2, rerun=True)
     fresh, again, flo = result["fresh"]["seconds"], result["rerun"]["seconds"], result["floor"]["seconds"]
     result["fresh_over_floor"] = ratio(fresh, flo)
     result["rerun_over_fresh"] = ratio(again, fresh)
@@ -214,13 +214,7 @@ def bench_p3():
     each converge installed, with plain apt-get and pip, every host at
     once): how much of the growth the hosts' own installs on these cores
     account for."""
-    sizes = {}
-    for apps in (1, 4):
-        result, inventory, hosts = converge(apps, packages=True)
-        log(f"floor: {apps} app host(s), plain apt-get and pip on fresh containers")
-        result["floor"] = floor(inventory, hosts, result["packages"])
-        log(f"floor: {apps} app host(s): {result['floor']['seconds']} s")
-        sizes[apps] = result
+    sizes = {apps: converge(apps) for apps in (1, 4)}
     r = ratio(sizes[4]["fresh"]["seconds"], sizes[1]["fresh"]["seconds"])
     return {"one_app_host": sizes[1], "four_app_hosts": sizes[4], "four_over_one": r,
             "floor_four_over_one": ratio(sizes[4]["floor"]["seconds"], sizes[1]["floor"]["seconds"]),
