@@ -119,10 +119,12 @@ def shape_of(output):
             step = {"ran": set(), "skipped": set()}
             plays[-1]["steps"].append(step)
         elif step is not None:
-            m = re.match(r"^(ok|changed|included|skipping): \[([^\]]+)\]", line)
-            if m:
-                host = m.group(2).split(" -> ")[0]
-                step["skipped" if m.group(1) == "skipping" else "ran"].add(host)
+            m = re.match(r"^(ok|changed|skipping): \[([^\]]+)\]", line)
+            included = re.match(r"^included: .* for (.+)$", line)
+            hosts = ([m.group(2).split(" -> ")[0]] if m else
+                     [h.strip() for h in included.group(1).split(" => ")[0].split(",")] if included else [])
+            for host in hosts:
+                step["skipped" if m and m.group(1) == "skipping" else "ran"].add(host)
                 if host not in plays[-1]["hosts"]:
                     plays[-1]["hosts"].append(host)
     return [p for p in plays if p["hosts"]]
@@ -137,6 +139,17 @@ def shape_floor(inventory, output, tag):
     run of consecutive steps on the same hosts is a play of its own (a play
     costs about 16 ms more than a task on these machines). What is left above
     this is the work the tasks do."""
+    plays = shape_floor_plays(output)
+    path = WORK / f"shape-{tag}.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(plays, sort_keys=False, width=10000))
+    out = playbook(inventory, path, logname=f"{tag}-shape-floor")
+    return {"seconds": out["seconds"], "steps": sum(len(p["tasks"]) for p in plays),
+            "task_results": out["task_results"]}
+
+
+def shape_floor_plays(output):
+    """The plays of shape_floor's playbook."""
     plays = []
     for n, play in enumerate(shape_of(output)):
         for i, step in enumerate(play["steps"]):
@@ -148,12 +161,7 @@ def shape_floor(inventory, output, tag):
                               "gather_facts": False, "become": True, "tasks": []})
             plays[-1]["tasks"].append({"name": f"Step {n}.{i}", "ansible.builtin.stat": {"path": "/"},
                                        "when": f"inventory_hostname in {sorted(step['ran'])}"})
-    path = WORK / f"shape-{tag}.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(plays, sort_keys=False, width=10000))
-    out = playbook(inventory, path, logname=f"{tag}-shape-floor")
-    return {"seconds": out["seconds"], "steps": sum(len(p["tasks"]) for p in plays),
-            "task_results": out["task_results"]}
+    return plays
 
 
 # -- P1 and P3: converge -------------------------------------------------------
