@@ -107,27 +107,24 @@ def ratio(a, b):
 
 
 def shape_of(output):
-    """The plays and task steps of a run's output: per play, its hosts; per
-    step (a task or a handler), the hosts that ran it (ok, changed,
-    included) and those that skipped it."""
+    """The task steps of a run's output, play by play: per step (a task or a
+    handler), the hosts that ran it (ok, changed, included) and those that
+    skipped it."""
     plays, step = [], None
     for line in output.split("PLAY RECAP")[0].splitlines():
         if line.startswith("PLAY ["):
-            plays.append({"hosts": [], "steps": []})
+            plays.append([])
             step = None
         elif line.startswith(("TASK [", "RUNNING HANDLER [")) and plays:
             step = {"ran": set(), "skipped": set()}
-            plays[-1]["steps"].append(step)
+            plays[-1].append(step)
         elif step is not None:
             m = re.match(r"^(ok|changed|skipping): \[([^\]]+)\]", line)
             included = re.match(r"^included: .* for (.+)$", line)
             hosts = ([m.group(2).split(" -> ")[0]] if m else
                      [h.strip() for h in included.group(1).split(" => ")[0].split(",")] if included else [])
-            for host in hosts:
-                step["skipped" if m and m.group(1) == "skipping" else "ran"].add(host)
-                if host not in plays[-1]["hosts"]:
-                    plays[-1]["hosts"].append(host)
-    return [p for p in plays if p["hosts"]]
+            step["skipped" if m and m.group(1) == "skipping" else "ran"].update(hosts)
+    return plays
 
 
 def shape_floor(inventory, output, tag):
@@ -151,13 +148,13 @@ def shape_floor(inventory, output, tag):
 def shape_floor_plays(output):
     """The plays of shape_floor's playbook."""
     plays = []
-    for n, play in enumerate(shape_of(output)):
-        for i, step in enumerate(play["steps"]):
-            present = step["ran"] | step["skipped"]
+    for n, steps in enumerate(shape_of(output)):
+        for i, step in enumerate(steps):
+            present = ",".join(sorted(step["ran"] | step["skipped"]))
             if not present:
                 continue
-            if not plays or set(plays[-1]["hosts"].split(",")) != present:
-                plays.append({"name": f"Steps from {n}.{i}", "hosts": ",".join(sorted(present)),
+            if not plays or plays[-1]["hosts"] != present:
+                plays.append({"name": f"Steps from {n}.{i}", "hosts": present,
                               "gather_facts": False, "become": True, "tasks": []})
             plays[-1]["tasks"].append({"name": f"Step {n}.{i}", "ansible.builtin.stat": {"path": "/"},
                                        "when": f"inventory_hostname in {sorted(step['ran'])}"})
@@ -221,10 +218,9 @@ def converge(apps, rerun=False):
         log(f"converge: unchanged re-run {again['seconds']} s, {again['changed']} changed")
         out["rerun"] = again
         # Ansible's own cost of each run's plays and steps, on the same hosts.
-        for run_name in ("fresh", "again"):
+        for key, run_name in (("fresh", "fresh"), ("rerun", "again")):
             text = (RESULTS / "logs" / f"apps{apps}-site-{run_name}.log").read_text()
-            out[f"{'rerun' if run_name == 'again' else run_name}_shape_floor"] = shape_floor(
-                inventory, text, f"apps{apps}-{run_name}")
+            out[f"{key}_shape_floor"] = shape_floor(inventory, text, f"apps{apps}-{run_name}")
         log(f"converge: shape floors: fresh {out['fresh_shape_floor']['seconds']} s, "
             f"re-run {out['rerun_shape_floor']['seconds']} s")
     out["packages"] = installed_packages(hosts)

@@ -12,6 +12,7 @@ import pytest
 from conftest import DEMO as ROOT_DEMO
 from conftest import ROOT
 from conftest import playbook
+from playbook_runner import said
 
 SOCK = "/run/demo/app.sock"
 
@@ -267,8 +268,8 @@ def more_releases(rollback, variants, all_hosts):
 
 def test_deploy_playbook_says_what_it_does_and_rolls_one_host_at_a_time(more_releases):
     out = more_releases["run"].stdout
-    said = " ".join(out.split())  # the callback folds long messages
-    assert "Deploying demo from" in said and "to 2 app host(s), 1 at a time" in said, said[:3000]
+    printed = " ".join(out.split())  # the callback folds long messages
+    assert "Deploying demo from" in printed and "to 2 app host(s), 1 at a time" in printed, printed[:3000]
     # serial: 1 -> the rollout play runs once per host, one after the other.
     assert out.count("PLAY [Roll the release out]") == 2
 
@@ -334,8 +335,8 @@ def refused_rollback(more_releases, all_hosts):
 def test_a_rollback_stops_before_any_change_when_a_host_has_nothing_to_go_back_to(refused_rollback):
     run, before, after = refused_rollback
     assert run.returncode != 0
-    said = " ".join((run.stdout + run.stderr).split())
-    assert f"No earlier complete release of demo is on {NOTHING_TO_GO_BACK_TO}; nothing was changed" in said, said[-3000:]
+    printed = said(run)
+    assert f"No earlier complete release of demo is on {NOTHING_TO_GO_BACK_TO}; nothing was changed" in printed, printed[-3000:]
     # Neither host switched, restarted onto another release or wrote its history.
     assert after == before
 
@@ -388,9 +389,9 @@ def test_bad_input_is_refused_and_the_live_release_keeps_serving(host, more_rele
     if BAD[name][0] == "sick":
         # The message carries the app server's own lines: here uWSGI's log of
         # the health check that answered 500.
-        said = next(f for f in failed if BAD[name][1] in f)
-        log = said.split("last log lines", 1)[1]
-        assert "GET /healthz" in log and "500" in log, said
+        message = next(f for f in failed if BAD[name][1] in f)
+        log = message.split("last log lines", 1)[1]
+        assert "GET /healthz" in log and "500" in log, message
     live = more_releases[name]["live"]
     assert state[name]["live"] == live
     assert state[name]["health"] == (200, live)
@@ -484,10 +485,6 @@ READ_ONLY_ON = {"tag": "pyweb-app-gunicorn", "commit": "pyweb-app-uwsgi", "unkno
                 "server_drift": "pyweb-app-uwsgi", "dry_run": "pyweb-app-uwsgi"}
 
 
-def output_of(run):
-    return " ".join((run.stdout + run.stderr).split())  # the callback folds long messages
-
-
 def test_a_release_from_git_is_named_after_its_commit(host, git_deploy):
     run, _, commits, _, state = git_deploy
     assert run.returncode == 0, run.stdout[-3000:]
@@ -527,14 +524,14 @@ def test_the_refused_deploys_and_the_dry_run_change_nothing(host, git_deploy):
 def test_an_unknown_git_ref_is_refused(git_deploy):
     unknown = git_deploy[1]["unknown_ref"]
     assert unknown.returncode != 0
-    assert "has no ref 'no-such-branch'" in output_of(unknown), output_of(unknown)[-3000:]
+    assert "has no ref 'no-such-branch'" in said(unknown), said(unknown)[-3000:]
 
 
 def test_a_deploy_onto_an_app_server_configured_otherwise_is_refused(git_deploy):
     """The deploy does not bring the app server's configuration along: it says
     which file differs and which playbook applies it, before anything changes."""
     drift = git_deploy[1]["server_drift"]
-    text = output_of(drift)
+    text = said(drift)
     assert drift.returncode != 0
     assert "The app server's configuration on pyweb-app-uwsgi differs" in text, text[-3000:]
     assert "uwsgi.conf" in text and "with 7 worker(s)" in text and "run playbooks/app.yml" in text, text[-3000:]
@@ -542,7 +539,7 @@ def test_a_deploy_onto_an_app_server_configured_otherwise_is_refused(git_deploy)
 
 def test_a_deploy_whose_release_check_names_another_module_than_the_server_is_refused(git_deploy):
     mismatch = git_deploy[1]["module_mismatch"]
-    text = output_of(mismatch)
+    text = said(mismatch)
     assert mismatch.returncode != 0
     assert "app_wsgi_module (demo.other:app) and app_server_wsgi_module (demo.wsgi:app) differ" in text, text[-3000:]
 
@@ -550,7 +547,7 @@ def test_a_deploy_whose_release_check_names_another_module_than_the_server_is_re
 def test_a_dry_run_of_a_new_release_says_it_would_build_it(git_deploy):
     dry = git_deploy[1]["dry_run"]
     assert dry.returncode == 0, dry.stdout[-3000:]
-    assert "is not built on pyweb-app-uwsgi: a run would build it" in output_of(dry), output_of(dry)[-3000:]
+    assert "is not built on pyweb-app-uwsgi: a run would build it" in said(dry), said(dry)[-3000:]
 
 
 # A release from an archive on the controller --------------------------------------
