@@ -40,13 +40,15 @@ run() {
   started[$s]=$SECONDS
   if [ "$s" = pytest ]; then
     # Two workers: run last, they do not share the cores with the stack scenario.
-    pytest -q -n 2 tests >"$logs/$s.log" 2>&1 &
+    pytest -q -n 2 --durations=15 tests >"$logs/$s.log" 2>&1 &
   elif [ "$s" = lint ]; then
     make --no-print-directory lint >"$logs/$s.log" 2>&1 &
   else
     # Each line stamped with the time it was written, so that phases() can
     # say where the scenario's minutes went (pipefail: molecule's status).
-    molecule test -s "$s" 2>&1 | awk '{ print strftime("%T"), $0; fflush() }' >"$logs/$s.log" &
+    # Unbuffered: Python's processes write each line when it happens, not
+    # in blocks, so the stamps are the lines' times.
+    PYTHONUNBUFFERED=1 molecule test -s "$s" 2>&1 | awk '{ print strftime("%T"), $0; fflush() }' >"$logs/$s.log" &
   fi
   pids[$s]=$!
   echo "[molecule] $s started"
