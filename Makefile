@@ -22,13 +22,12 @@ export ANSIBLE_FORCE_COLOR := 0
 # anew: about half the controller's CPU per converge
 # (docs/drills-and-benchmarks.md, "Mitogen": what it gave, its limits).
 # MITOGEN=0 runs plain Ansible (ansible.cfg's defaults), for any target:
-# `make test MITOGEN=0`. The strategy's path is where `make venv` puts it
-# (the venv is made by $(PYTHON), whose version names the directory).
+# `make test MITOGEN=0`. The strategy is Mitogen's linear one without its
+# CPU pinning (playbooks/strategy_plugins/stack_mitogen_linear.py says why).
 MITOGEN ?= 1
 ifeq ($(MITOGEN),1)
-PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-export ANSIBLE_STRATEGY_PLUGINS := $(CURDIR)/$(VENV)/lib/python$(PYTHON_VERSION)/site-packages/ansible_mitogen/plugins/strategy
-export ANSIBLE_STRATEGY := mitogen_linear
+export ANSIBLE_STRATEGY_PLUGINS := $(CURDIR)/playbooks/strategy_plugins
+export ANSIBLE_STRATEGY := stack_mitogen_linear
 endif
 
 .PHONY: help up down drills bench setup setup-containers deps venv sslyze images container-images lint yamllint ansible-lint docs pytest molecule test converge verify destroy clean

@@ -44,29 +44,10 @@ run() {
   elif [ "$s" = lint ]; then
     make --no-print-directory lint >"$logs/$s.log" 2>&1 &
   else
-    # Each line stamped with the time it was written, so that phases() can
-    # say where the scenario's minutes went (pipefail: molecule's status).
-    # Unbuffered: Python's processes write each line when it happens, not
-    # in blocks, so the stamps are the lines' times.
-    PYTHONUNBUFFERED=1 molecule test -s "$s" 2>&1 | awk '{ print strftime("%T"), $0; fflush() }' >"$logs/$s.log" &
+    molecule test -s "$s" >"$logs/$s.log" 2>&1 &
   fi
   pids[$s]=$!
   echo "[molecule] $s started"
-}
-# The seconds of each Molecule phase of a scenario, from its stamped log:
-# "create 41, converge 612, ...", in the order they ran.
-phases() {
-  awk -v s="$1" '
-    function secs(t,  p) { split(t, p, ":"); return p[1] * 3600 + p[2] * 60 + p[3] }
-    $2 == "INFO" && $3 == "[" s && $4 == ">" {
-      phase = $5; sub(/\]$/, "", phase)
-      if ($6 == "Executing") { begun[phase] = secs($1); if (!(phase in seen)) { seen[phase] = 1; order[++n] = phase } }
-      else if ($6 == "Executed:" && phase in begun) {
-        d = secs($1) - begun[phase]; if (d < 0) d += 86400; took[phase] += d; delete begun[phase]
-      }
-    }
-    END { for (i = 1; i <= n; i++) printf "%s%s %d", (i > 1 ? ", " : ""), order[i], took[order[i]] }
-  ' "$logs/$1.log"
 }
 reap() {
   local s rc
@@ -74,7 +55,7 @@ reap() {
     if ! kill -0 "${pids[$s]}" 2>/dev/null; then
       wait "${pids[$s]}"; rc=$?
       if [ "$rc" -eq 0 ]; then
-        echo "[molecule] $s passed in $((SECONDS - started[$s])) s$(p=$(phases "$s"); [ -n "$p" ] && echo " ($p)")"
+        echo "[molecule] $s passed in $((SECONDS - started[$s])) s"
         passed+=("$s")
       else
         echo "[molecule] $s FAILED (rc $rc) after $((SECONDS - started[$s])) s; log follows"
