@@ -4,7 +4,6 @@ machine's CPUs (Mitogen's own policy put every Ansible process, and every
 program a task starts, on one core of two)."""
 
 import os
-import re
 import sys
 
 from conftest import ROOT
@@ -24,11 +23,11 @@ def test_a_tasks_command_runs_under_mitogen_on_every_cpu_this_process_may_use():
     env = {"ANSIBLE_STRATEGY": "stack_mitogen_linear",
            "ANSIBLE_STRATEGY_PLUGINS": str(ROOT / "playbooks" / "strategy_plugins")}
     run = ansible_playbook("tests/playbooks/strategy/affinity.yml", "-i", "localhost,", "-c", "local",
-                           "-e", f"ansible_python_interpreter={sys.executable}", env=env, timeout=120)
-    assert run.returncode == 0, said(run)[-3000:]
-    found = re.search(r"cpus=(\S+) parent=(.*)$", run.stdout, re.MULTILINE)
-    assert found, run.stdout[-3000:]
+                           "-e", f"ansible_python_interpreter={sys.executable}", env=env, timeout=120,
+                           json_output=True)
+    assert run.returncode == 0 and run.data, said(run)[-3000:]
+    cpus, parent = run.data["plays"][0]["tasks"][0]["hosts"]["localhost"]["stdout_lines"]
     # Mitogen's interpreter started the command (plain Ansible's would be a
     # python3 running the module's own file).
-    assert "mitogen" in found.group(2), found.group(2)
-    assert cpu_list(found.group(1)) == os.sched_getaffinity(0)
+    assert "mitogen" in parent, parent
+    assert cpu_list(cpus) == os.sched_getaffinity(0)
