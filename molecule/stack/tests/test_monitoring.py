@@ -82,6 +82,32 @@ def test_the_unit_tests_catch_a_wrong_rule(host):
     assert run.rc != 0 and "BackupTooOld" in run.stdout + run.stderr, run.stdout + run.stderr
 
 
+def test_the_rules_are_tested_again_only_when_they_or_their_tests_change(host):
+    # The role's own task script (roles/monitoring/tasks/server.yml), run on
+    # copies of the tested pair: a pair that passed is not tested again; a
+    # rule changed since fails the tests and loses its stamp, so the next
+    # run tests it again before anything is put in place.
+    tasks = yaml.safe_load((ROOT / "roles" / "monitoring" / "tasks" / "server.yml").read_text())
+    script = next(t for t in tasks if t["name"] == "Run the rules' unit tests")["ansible.builtin.shell"]
+    assert host.run("cd /etc/prometheus/rules.tested && sha256sum --check .passed").rc == 0
+    d = host.check_output("mktemp -d")
+    run = f"cd {d} && bash -c {shlex.quote(script)}"
+    try:
+        host.check_output(f"cp -a /etc/prometheus/rules.tested/. {d}/")
+        again = host.run(run)
+        assert again.rc == 0 and "passed before, unchanged" in again.stdout, again.stdout + again.stderr
+        host.check_output(f"sed -i 's/> 93600/> 108000/' {d}/pyweb.yml")
+        for _ in range(2):  # failed, and failed again: nothing stamped it
+            drifted = host.run(run)
+            assert drifted.rc != 0 and "BackupTooOld" in drifted.stdout + drifted.stderr, drifted.stdout + drifted.stderr
+            assert not host.file(f"{d}/.passed").exists
+        host.check_output(f"cp /etc/prometheus/rules.tested/pyweb.yml {d}/")
+        fixed = host.run(run)
+        assert fixed.rc == 0 and "SUCCESS" in fixed.stdout and host.file(f"{d}/.passed").exists, fixed.stdout + fixed.stderr
+    finally:
+        host.run(f"rm -rf {d}")
+
+
 def test_every_host_and_exporter_of_the_inventory_is_scraped_and_up(host):
     expected = {("node", h) for h in ADDRESSES} | {("nginx", lb) for lb in LB_HOSTS} | {
         ("nginx_log", lb) for lb in LB_HOSTS} | {(job, app) for app in APP_HOSTS for job in ("app_pool", "app_pool_shop")} | {
