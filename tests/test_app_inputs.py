@@ -1,6 +1,7 @@
 """Bad inputs to the python, app_server and app roles stop the play before any change."""
 
 import pytest
+import yaml
 
 from conftest import ROOT, check_failure, validate_role, validate_roles
 
@@ -170,3 +171,27 @@ BAD_BACKUP = [
 )
 def test_bad_backup_input_fails_early(extra, expected):
     check_failure(validate_role("backup", **{**BACKUP, **extra}), expected)
+
+
+
+def role_includes(path):
+    """The include_role tasks of a playbook (its plays' tasks) or of a task file."""
+    data = yaml.safe_load(path.read_text())
+    tasks = [t for item in data for t in (item.get("tasks", []) if "hosts" in item else [item])]
+    return {t["ansible.builtin.include_role"]["tasks_from"]: t["ansible.builtin.include_role"]
+            for t in tasks if "ansible.builtin.include_role" in t}
+
+
+@pytest.mark.parametrize(("entry", "checked_by", "files"), [
+    ("rollout", "prepare_release", ["deploy.yml", "tasks/deploy_prepare.yml"]),
+    ("rollback", "rollback_target", ["rollback.yml"])])
+def test_what_a_playbook_does_not_check_host_by_host_is_checked_before_the_first_switch(entry, checked_by, files):
+    # deploy.yml and rollback.yml include rollout and rollback host by host
+    # without checking their variables (rolespec_validate: false): each
+    # must be among those checked on every app host before the first switch.
+    specs = yaml.safe_load((ROOT / "roles" / "app" / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    unchecked = set(specs[entry]["options"]) - set(specs[checked_by]["options"])
+    assert not unchecked, f"{entry}'s {sorted(unchecked)} are not among {checked_by}'s argument specs"
+    includes = {k: v for f in files for k, v in role_includes(ROOT / "playbooks" / f).items()}
+    assert includes[entry].get("rolespec_validate") is False
+    assert includes[checked_by].get("rolespec_validate", True) is True
