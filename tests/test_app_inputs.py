@@ -173,7 +173,6 @@ def test_bad_backup_input_fails_early(extra, expected):
     check_failure(validate_role("backup", **{**BACKUP, **extra}), expected)
 
 
-
 def role_includes(path):
     """The include_role tasks of a playbook (its plays' tasks) or of a task file."""
     data = yaml.safe_load(path.read_text())
