@@ -7,7 +7,8 @@ P1 converge: a fresh site.yml on the local layout (its own containers, named
    fresh containers, all hosts at once. Then an unchanged re-run. Then the
    shape floor of each run: Ansible's own cost of its plays and task steps on
    the same hosts, each step a stat of / as root (or a skip where the run
-   skipped it).
+   skipped it). And the fresh converge's package steps (apt, pip, the
+   lists' refresh) against the floor, which does the same all at once.
 P2 serving (on the local stack from `make up`): wrk on the load balancer
    against the demo app's dynamic page through Nginx over HTTPS with
    keep-alive, and against the app hosts directly (their own Nginx in front of
@@ -161,6 +162,65 @@ def shape_floor_plays(output):
     return plays
 
 
+# -- Where a converge's time goes ------------------------------------------------
+
+
+def step_seconds(output):
+    """Each step's wall time in a run with profile_tasks (a step is a task, a
+    handler, or a play's own start): the line after each banner gives the
+    time since the banner before, which is the previous step's."""
+    steps, previous, current = [], None, None
+    for line in output.split("PLAY RECAP")[0].splitlines():
+        banner = re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\] \*", line)
+        play = re.match(r"^PLAY \[(.*)\] \*", line)
+        if banner or play:
+            current = banner.group(1) if banner else f"play: {play.group(1)}"
+            continue
+        delta = re.search(r"\((\d+):(\d+):(\d+\.\d+)\)\s+\d+:\d+:\d+\.\d+", line)
+        if delta:
+            if previous is not None:
+                h, m, sec = delta.groups()
+                steps.append((previous, int(h) * 3600 + int(m) * 60 + float(sec)))
+            previous = current
+    return steps
+
+
+@functools.cache
+def package_task_names():
+    """The names of the project's package tasks: every task whose module is
+    apt or pip, and the shell tasks that refresh the package lists."""
+    names = set()
+
+    def walk(tasks):
+        for task in tasks or []:
+            if not isinstance(task, dict):
+                continue
+            for key in ("block", "rescue", "always"):
+                walk(task.get(key))
+            script = str(task.get("ansible.builtin.shell", ""))
+            if task.get("name") and (any(k in task for k in ("ansible.builtin.apt", "ansible.builtin.pip"))
+                                     or "apt-get update" in script):
+                names.add(task["name"])
+    files = list(ROOT.glob("roles/*/tasks/*.yml")) + list(ROOT.glob("playbooks/tasks/*.yml"))
+    for path in files:
+        walk(yaml.safe_load(path.read_text()))
+    for path in ROOT.glob("playbooks/*.yml"):
+        for play in yaml.safe_load(path.read_text()) or []:
+            if isinstance(play, dict):
+                for key in ("pre_tasks", "tasks", "post_tasks", "handlers"):
+                    walk(play.get(key))
+    return frozenset(names)
+
+
+def package_steps(output):
+    """The seconds a run spent in its package steps (apt, pip, the package
+    lists' refresh), which its floor does all at once, one apt transaction
+    per host."""
+    names = package_task_names()
+    spent = [(name, secs) for name, secs in step_seconds(output) if name.split(" : ")[-1] in names]
+    return {"seconds": round(sum(s for _, s in spent), 1), "steps": len(spent)}
+
+
 # -- P1 and P3: converge -------------------------------------------------------
 
 
@@ -211,6 +271,7 @@ def converge(apps, rerun=False):
     log(f"converge: {apps} app host(s), fresh containers")
     fresh_containers(inventory, f"apps{apps}")
     fresh = playbook(inventory, "site.yml", logname=f"apps{apps}-site-fresh")
+    fresh["package_steps"] = package_steps((RESULTS / "logs" / f"apps{apps}-site-fresh.log").read_text())
     log(f"converge: {apps} app host(s): fresh site.yml {fresh['seconds']} s")
     out = {"hosts": len(hosts), "fresh": fresh}
     if rerun:
@@ -276,6 +337,17 @@ def bench_p1():
     result["rerun_over_its_shape_floor"] = ratio(again, result["rerun_shape_floor"]["seconds"])
     result["rerun_shape_floor_over_fresh"] = ratio(result["rerun_shape_floor"]["seconds"], fresh)
     result["fresh_shape_floor_over_floor"] = ratio(result["fresh_shape_floor"]["seconds"], flo)
+    # The fresh converge in three parts: its package steps (which the floor
+    # does all at once), Ansible's cost of its steps (the shape floor), and
+    # the rest: the other tasks' own work (services started and waited for,
+    # the database bootstrapped, repositories, certificates, the build).
+    # The two floors together, against the floor: above the target's 1.5,
+    # the converge misses it even with its installs at the floor and no
+    # other work.
+    packages = result["fresh"]["package_steps"]["seconds"]
+    result["fresh_package_steps_over_floor"] = ratio(packages, flo)
+    result["fresh_other_work_seconds"] = round(fresh - packages - result["fresh_shape_floor"]["seconds"], 1)
+    result["floor_plus_shape_floor_over_floor"] = ratio(flo + result["fresh_shape_floor"]["seconds"], flo)
     result["targets"] = {"fresh_over_floor": "<= 1.5", "rerun_over_fresh": "<= 0.15", "rerun_changed": "0"}
     result["met"] = {"fresh_over_floor": result["fresh_over_floor"] <= 1.5,
                      "rerun_over_fresh": result["rerun_over_fresh"] <= 0.15,

@@ -84,3 +84,57 @@ def test_the_shape_floor_runs_each_step_on_the_hosts_that_had_it():
     assert sum(len(p["tasks"]) for p in plays) == 9
     # It is a playbook Ansible reads.
     assert yaml.safe_load(yaml.safe_dump(plays)) == plays
+
+
+# profile_tasks' lines: each banner is followed by the time since the banner
+# before it, which is the previous step's.
+PROFILED = """
+PLAY [Base] ********************************************************************
+Sunday 06 December 2026  11:00:00 +0000 (0:00:00.010)       0:00:00.010 ******
+
+TASK [Install Python's apt bindings, which the apt module needs] ***************
+Sunday 06 December 2026  11:00:00 +0000 (0:00:00.500)       0:00:00.510 ******
+changed: [h1]
+
+TASK [common : Install the base packages and the role's services] **************
+Sunday 06 December 2026  11:00:12 +0000 (0:00:12.000)       0:00:12.510 ******
+changed: [h1]
+
+TASK [common : Set the system locale] ******************************************
+Sunday 06 December 2026  11:01:52 +0000 (0:01:40.250)       0:01:52.760 ******
+ok: [h1]
+
+TASK [app : Install the pinned requirements into the virtualenv] ***************
+Sunday 06 December 2026  11:01:55 +0000 (0:00:03.000)       0:01:55.760 ******
+changed: [h1]
+
+TASK [Install the base packages and the role's services, but not one] **********
+Sunday 06 December 2026  11:02:02 +0000 (0:00:07.000)       0:02:02.760 ******
+ok: [h1]
+
+PLAY RECAP *********************************************************************
+h1                         : ok=5    changed=3    unreachable=0    failed=0    skipped=0
+Sunday 06 December 2026  11:02:03 +0000 (0:00:01.000)       0:02:03.760 ******
+"""
+
+
+def test_the_package_steps_are_timed_from_profile_tasks():
+    from bench import package_steps, package_task_names, step_seconds
+
+    # The last step's time comes after the recap, which the run's parts do
+    # not count.
+    assert step_seconds(PROFILED) == [
+        ("play: Base", 0.5),
+        ("Install Python's apt bindings, which the apt module needs", 12.0),
+        ("common : Install the base packages and the role's services", 100.25),
+        ("common : Set the system locale", 3.0),
+        ("app : Install the pinned requirements into the virtualenv", 7.0),
+    ]
+    # The apt and pip tasks, and the shell tasks that refresh the lists, by
+    # their names in the roles and playbooks; a task named otherwise is not one.
+    names = package_task_names()
+    assert {"Install the base packages and the role's services", "Install sudo (logged in as root)",
+            "Install the pinned requirements into the virtualenv",
+            "Refresh the package lists and list the pending security updates"} <= names
+    assert "Set the system locale" not in names
+    assert package_steps(PROFILED) == {"seconds": 119.2, "steps": 3}
