@@ -78,8 +78,8 @@ echo "molecule-all: ${#passed[@]} passed, ${#failed[@]} failed"
 # of the output only, and a failed case's name is far up in its log.
 for s in "${failed[@]}"; do
   echo "[molecule] $s: what failed (whole log: $logs/$s.log)"
-  grep -E '^(FAILED|ERROR) |MISSED ITS TARGET|missed their target|^fatal: |^failed: ' "$logs/$s.log" \
-    | cut -c1-400 | tail -n 12
+  grep -E '^(FAILED|ERROR) |MISSED ITS TARGET|missed their target|^fatal: |^failed: |CRITICAL' "$logs/$s.log" \
+    | grep -v '^FAILED - RETRYING' | cut -c1-400 | tail -n 12
 done
 # Every scenario must have run and passed.
 [ "${#failed[@]}" -eq 0 ] && [ "${#passed[@]}" -eq "${#scenarios[@]}" ]
